@@ -1,0 +1,51 @@
+# Two commands do everything on a fresh machine: `make lab` and `make test`.
+# Both create .venv and install the project into it first (once; again when
+# pyproject.toml changes).
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+PIP_QUIET := --quiet --disable-pip-version-check
+
+.PHONY: help setup lab run test bench lint clean
+
+help:
+	@echo "make lab    - open the notebooks in JupyterLab (sets up .venv first)"
+	@echo "make test   - run the whole test suite, notebooks included"
+	@echo "make run    - execute every notebook top to bottom into build/notebooks/"
+	@echo "make bench  - speed benchmarks (results in build/bench/)"
+	@echo "make lint   - ruff over aelib, tests, benchmarks and notebooks"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install $(PIP_QUIET) -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
+	$(PY) -c "import aelib, torch, torchvision, nbval, ipywidgets, voila, playwright"
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(PY) -m jupyterlab --notebook-dir=notebooks
+
+run: $(STAMP)
+	mkdir -p build/notebooks
+	for nb in $(NOTEBOOKS); do \
+	  $(PY) -m nbconvert --to notebook --execute "$$nb" --output-dir build/notebooks \
+	    --ExecutePreprocessor.timeout=900 || exit 1; \
+	done
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	mkdir -p build/bench
+	$(PY) benchmarks/train_speed.py
+
+lint: $(STAMP)
+	$(PY) -m pip install $(PIP_QUIET) ruff 2>&1 | grep -v '^WARNING: Location' || true
+	$(PY) -m ruff check aelib tests benchmarks notebooks
+
+clean:
+	rm -rf build .pytest_cache

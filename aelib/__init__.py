@@ -1,0 +1,35 @@
+"""aelib: the helpers that the autoencoder notebooks share.
+
+Submodules load on first use, so ``import aelib`` costs little more than ``import torch``:
+``aelib.data``, ``aelib.models``, ``aelib.losses``, ``aelib.train``, ``aelib.plots``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .runtime import get_device, seed_everything, setup
+
+__version__ = "0.1.0"
+__all__ = ["setup", "get_device", "seed_everything", "load_dataset", "fit", "fit_gan",
+           "train_or_load", "save_checkpoint", "load_checkpoint"]  # fmt: skip
+
+_SUBMODULES = {"data", "models", "losses", "train", "plots", "widgets", "figures", "exercises"}
+_SHORTCUTS = {
+    "load_dataset": "data", "Dataset": "data", "DataError": "data",
+    "fit": "train", "fit_gan": "train", "train_or_load": "train", "History": "train",
+    "save_checkpoint": "train", "load_checkpoint": "train", "CheckpointError": "train",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _SHORTCUTS:
+        return getattr(importlib.import_module(f".{_SHORTCUTS[name]}", __name__), name)
+    raise AttributeError(f"module 'aelib' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _SUBMODULES | set(_SHORTCUTS))

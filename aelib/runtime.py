@@ -1,0 +1,45 @@
+"""The notebooks' setup cell: seeds, plot defaults, threads and the device (every notebook)."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import torch
+
+
+def get_device(prefer: str | None = None) -> torch.device:
+    """cuda if available, else mps (Apple), else cpu; ``AELIB_DEVICE`` or ``prefer`` overrides."""
+    choice = prefer or os.environ.get("AELIB_DEVICE")
+    if choice:
+        return torch.device(choice)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and every GPU)."""
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def setup(seed: int = 0, plots: bool = True) -> torch.device:
+    """Seed everything, set plot defaults, and return the device to train on."""
+    seed_everything(seed)
+    if plots:
+        import matplotlib as mpl
+
+        mpl.rcParams.update({
+            "figure.dpi": 80, "savefig.dpi": 80, "figure.figsize": (6, 4),
+            "axes.grid": False, "image.cmap": "gray", "font.size": 10,
+            "axes.spines.top": False, "axes.spines.right": False,
+            "svg.hashsalt": "aelib",  # reproducible figure files
+        })  # fmt: skip
+    return get_device()
