@@ -15,7 +15,9 @@ __version__ = "0.1.0"
 __all__ = ["setup", "get_device", "seed_everything", "load_dataset", "fit", "fit_gan",
            "train_or_load", "save_checkpoint", "load_checkpoint"]  # fmt: skip
 
-_SUBMODULES = {"data", "models", "losses", "train", "plots", "widgets", "figures", "exercises"}
+_SUBMODULES = {
+    "data", "models", "losses", "train", "plots", "widgets", "figures", "exercises", "zoo",
+}
 _SHORTCUTS = {
     "load_dataset": "data", "Dataset": "data", "DataError": "data",
     "fit": "train", "fit_gan": "train", "train_or_load": "train", "History": "train",

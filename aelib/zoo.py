@@ -1,0 +1,64 @@
+"""The course's standard trained models, shared by notebooks 02, 04, 06, 07 and 08.
+
+Each recipe fixes the model, its loss and its training settings, so every notebook that
+asks for ``pretrained("ae", ds)`` gets the same weights from the train-or-load cache:
+trained once (by the first notebook, or ``make warm``), then loaded instantly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from . import models
+from .data import Dataset
+from .losses import vae_loss
+from .train import History, train_or_load
+
+
+def ae_loss(model: nn.Module, x: Tensor) -> Tensor:
+    """L(x, h(g(x))): mean squared error per pixel between input and reconstruction (02)."""
+    return F.mse_loss(model(x), x)
+
+
+def vae_elbo_loss(model: nn.Module, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    """Negative ELBO per image: BCE summed over pixels + KL to N(0, I) (04)."""
+    x_hat, mu, sigma = model(x)
+    loss, recon, kl = vae_loss(x_hat, x, mu, sigma, beta=1.0, kind="bce")
+    return loss, {"recon": recon, "kl": kl}
+
+
+RECIPES: dict[str, dict[str, Any]] = {
+    "ae": {"model": models.Autoencoder, "loss_fn": ae_loss,
+           "settings": {"num_epochs": 30, "batch_size": 128, "lr": 1e-3, "seed": 0}},
+    "vae": {"model": models.VarAutoencoder, "loss_fn": vae_elbo_loss,
+            "settings": {"num_epochs": 30, "batch_size": 128, "lr": 1e-3, "seed": 0}},
+    "gan": {"model": models.GAN, "loss_fn": None,
+            "settings": {"num_epochs": 30, "batch_size": 128, "lr": 2e-4, "seed": 0}},
+}  # fmt: skip
+
+
+def build(name: str, seed: int = 0) -> nn.Module:
+    """A freshly initialised model of recipe ``name`` (same initial weights for the same seed)."""
+    if name not in RECIPES:
+        raise ValueError(f"Unknown model {name!r}; choose one of {', '.join(RECIPES)}.")
+    torch.manual_seed(seed)
+    return RECIPES[name]["model"]()
+
+
+def pretrained(
+    name: str, dataset: Dataset, device: torch.device | str | None = None, progress: bool = True
+) -> tuple[nn.Module, History]:
+    """The recipe's model trained on ``dataset`` (from the cache when it was trained before)."""
+    from .runtime import get_device
+
+    model = build(name).to(device or get_device())
+    recipe = RECIPES[name]
+    history = train_or_load(
+        name, model, dataset.x_train, recipe["loss_fn"], gan=name == "gan",
+        progress=progress, **recipe["settings"],
+    )  # fmt: skip
+    return model.eval(), history
