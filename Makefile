@@ -9,13 +9,16 @@ STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: help setup lab run test bench lint clean
+.PHONY: help setup lab run test bench figures explore warm lint clean
 
 help:
 	@echo "make lab    - open the notebooks in JupyterLab (sets up .venv first)"
 	@echo "make test   - run the whole test suite, notebooks included"
 	@echo "make run    - execute every notebook top to bottom into build/notebooks/"
 	@echo "make bench  - speed benchmarks (results in build/bench/)"
+	@echo "make figures - redraw the diagrams in image/"
+	@echo "make warm   - train every model the notebooks use, so a class starts instantly"
+	@echo "make explore - serve the latent explorer app on http://127.0.0.1:8866"
 	@echo "make lint   - ruff over aelib, tests, benchmarks and notebooks"
 
 setup: $(STAMP)
@@ -41,7 +44,16 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	mkdir -p build/bench
-	$(PY) benchmarks/train_speed.py
+	for b in benchmarks/*.py; do $(PY) "$$b" || exit 1; done
+
+figures: $(STAMP)
+	$(PY) -m aelib.figures image
+
+warm: $(STAMP)
+	$(PY) -m aelib.zoo
+
+explore: $(STAMP) warm
+	$(PY) -m voila notebooks/08_latent_explorer.ipynb --no-browser --port=8866 --Voila.ip=127.0.0.1
 
 lint: $(STAMP)
 	$(PY) -m pip install $(PIP_QUIET) ruff 2>&1 | grep -v '^WARNING: Location' || true

@@ -62,3 +62,16 @@ def pretrained(
         progress=progress, **recipe["settings"],
     )  # fmt: skip
     return model.eval(), history
+
+
+def warm(dataset: Dataset | None = None) -> None:
+    """Train (or load) every recipe, so that notebooks and the explorer app start instantly."""
+    from .data import load_dataset
+
+    ds = dataset or load_dataset()
+    for name in RECIPES:
+        pretrained(name, ds)
+
+
+if __name__ == "__main__":  # make warm
+    warm()
