@@ -76,6 +76,15 @@ class Dataset:
         return f"{self.name}-{len(self.x_train)}-{len(self.x_test)}-{crc:08x}"
 
 
+def shown(path: str | os.PathLike) -> str:
+    """A path as users should see it: relative to the repository when inside it."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(p)
+
+
 def _say(message: str) -> None:
     print(f"aelib.data: {message}", flush=True)
 
@@ -206,26 +215,26 @@ def _load_idx(name: str, root: Path) -> Dataset:
     raw = root / folder / "raw"
     present, missing = _raw_status(raw)
     if not missing:
-        where = f"{raw} (already in the data folder)"
-        _say(f"{name}: found the raw files in {raw}")
+        where = f"{shown(raw)} (already in the data folder)"
+        _say(f"{name}: found the raw files in {shown(raw)}")
     else:
         if present:
-            _say(f"{name}: {raw} lacks {', '.join(missing)}; looking for the rest elsewhere")
+            _say(f"{name}: {shown(raw)} lacks {', '.join(missing)}; looking for the rest elsewhere")
         failures = []
         where = None
         system = _from_system_copy(name, raw)
         if system:
-            where = f"{system} (system copy, decompressed to {raw})"
-            _say(f"{name}: using the system copy in {system}, decompressed to {raw}")
+            where = f"{system} (system copy, decompressed to {shown(raw)})"
+            _say(f"{name}: using the system copy in {system}, decompressed to {shown(raw)}")
         else:
             failures.append(f"no system copy in {', '.join(map(str, _system_dirs(name)))}")
             if os.environ.get("AELIB_OFFLINE") == "1":
                 failures.append("download skipped (AELIB_OFFLINE=1)")
             else:
-                _say(f"{name}: no local copy; downloading with torchvision into {root}")
+                _say(f"{name}: no local copy; downloading with torchvision into {shown(root)}")
                 try:
                     _download(name, root, raw)
-                    where = f"{raw} (downloaded by torchvision)"
+                    where = f"{shown(raw)} (downloaded by torchvision)"
                 except Exception as exc:  # noqa: BLE001 - any download failure means offline
                     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                     failures.append(f"download failed ({type(exc).__name__}: {reason})")
@@ -243,7 +252,7 @@ def _load_idx(name: str, root: Path) -> Dataset:
 def _fallback(name: str, failures: list[str], raw: Path) -> Dataset:
     fix = (
         f"To get {name}: install the system copy (apt-get install dataset-fashion-mnist), "
-        f"put the four idx files in {raw}, or run once with network access."
+        f"put the four idx files in {shown(raw)}, or run once with network access."
     )
     why = "; ".join(failures)
     if os.environ.get("AELIB_STRICT_DATA") == "1":
