@@ -54,7 +54,14 @@ figures: $(STAMP)
 warm: $(STAMP)
 	$(PY) -m aelib.zoo
 
+# Voila with Jupyter folders of its own (build/jupyter): a user's Jupyter configuration
+# or old templates (some load require.js from a CDN) cannot change the app; it runs offline.
+JUPYTER_OWN := $(foreach d,config data runtime path ipython,$(CURDIR)/build/jupyter/$(d))
 explore: $(STAMP) warm
+	mkdir -p $(JUPYTER_OWN)
+	JUPYTER_CONFIG_DIR=$(CURDIR)/build/jupyter/config JUPYTER_DATA_DIR=$(CURDIR)/build/jupyter/data \
+	JUPYTER_RUNTIME_DIR=$(CURDIR)/build/jupyter/runtime JUPYTER_PATH=$(CURDIR)/build/jupyter/path \
+	IPYTHONDIR=$(CURDIR)/build/jupyter/ipython \
 	$(PY) -m voila notebooks/08_latent_explorer.ipynb --no-browser --port=8866 --Voila.ip=127.0.0.1
 
 lint: $(STAMP)

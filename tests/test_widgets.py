@@ -32,15 +32,47 @@ def ae():
     return models.Autoencoder().eval()
 
 
-def test_latent_explorer_redraws_image_and_marker(ae):
+def test_latent_explorer_redraws_image_and_moves_marker(ae):
     codes = torch.randn(500, 2)
     ex = AW.latent_explorer(ae.decoder, codes, torch.randint(0, 10, (500,)), list("abcdefghij"))
-    image0, scatter0 = pixels(ex.image.value), pixels(ex.scatter_view.value)
+    image0, scatter0 = pixels(ex.image.value), ex.scatter_view.value
+    margin0 = ex.marker.layout.margin
     ex.z1.value = ex.z1.max
     assert np.abs(pixels(ex.image.value) - image0).sum() > 0
-    assert np.abs(pixels(ex.scatter_view.value) - scatter0).sum() > 0
+    assert ex.marker.layout.margin != margin0, "the marker moves"
+    assert ex.scatter_view.value == scatter0, "the scatter itself is sent once, never again"
+    assert "z = (+" in ex.caption.value
     ex.z1.value = ex.z1.min
-    assert len(ex.timer.times_ms) == 2
+    assert len(ex.timer.times_ms) == 2 and ex.timer.median_ms > 0
+
+
+def test_marker_sits_on_the_code(ae):
+    ex = AW.latent_explorer(ae.decoder, torch.randn(500, 2))
+    ex.z1.value, ex.z2.value = 0.0, 0.0
+    r, c = ex.scatter.pixel((0.0, 0.0))
+    top, _, _, left = (int(v.removesuffix("px")) for v in ex.marker.layout.margin.split())
+    assert (top + 12, left + 12) == (r, c), "the marker's centre is the code's pixel"
+    snap = ex.snapshot()
+    assert tuple(snap[r, c]) == (255, 215, 0), "the static snapshot has the gold dot there"
+
+
+def test_slider_steps_are_round_numbers():
+    s = AW._slider("z1", -3.4137, 2.8712)
+    assert s.step == 0.02 and s.min == -3.42 and s.max == 2.88
+    assert AW._nice_step(6.0) == 0.02 and AW._nice_step(1.0) == 0.005
+    assert AW._slider("z", 1.0, 1.0).max > AW._slider("z", 1.0, 1.0).min
+
+
+def test_decode_runs_on_one_thread_and_restores_the_pool(ae):
+    n = torch.get_num_threads()
+    seen = []
+
+    def decoder(z):
+        seen.append(torch.get_num_threads())
+        return ae.decoder(z)
+
+    AW.decode_one(decoder, (0.0, 0.0))
+    assert seen == [1] and torch.get_num_threads() == n
 
 
 def test_negative_control_decoder_never_changes_the_image():
@@ -62,6 +94,7 @@ def test_compare_explorer_updates_every_panel(ae):
     before = {n: pixels(w.value) for n, w in ce.images.items()}
     ce.z2.value = 2.5
     assert all(np.abs(pixels(w.value) - before[n]).sum() > 0 for n, w in ce.images.items())
+    assert ce.caption.value == "<code>z = (+0.00, +2.50)</code>"
     with pytest.raises(ValueError, match="at least one decoder"):
         AW.compare_explorer({})
 
