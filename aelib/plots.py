@@ -194,3 +194,21 @@ def plot_history(history, keys: Sequence[str] | None = None, ax: Axes | None = N
     if title:
         ax.set_title(title)
     return ax
+
+
+def plot_image_rows(rows: dict[str, Tensor], n: int = 10, size: float = 0.9) -> Figure:
+    """One labelled row per entry, e.g. {"input x": x, "k = 2": x_hat_2, ...} (01, 02)."""
+    arrays = {label: to_numpy_images(t[:n]) for label, t in rows.items()}
+    n = min(n, *(len(a) for a in arrays.values()))
+    fig, axes = plt.subplots(len(arrays), n, figsize=(n * size + 0.8, len(arrays) * size + 0.2),
+                             squeeze=False)  # fmt: skip
+    for r, (label, imgs) in enumerate(arrays.items()):
+        for c, ax in enumerate(axes[r]):
+            ax.imshow(imgs[c], cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+        axes[r, 0].set_ylabel(label, fontsize=9, rotation=0, ha="right", va="center")
+    fig.tight_layout(pad=0.3)
+    return fig
