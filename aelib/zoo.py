@@ -34,10 +34,18 @@ def vae_elbo_loss(model: nn.Module, x: Tensor) -> tuple[Tensor, dict[str, Tensor
 RECIPES: dict[str, dict[str, Any]] = {
     "ae": {"model": models.Autoencoder, "loss_fn": ae_loss,
            "settings": {"num_epochs": 30, "batch_size": 128, "lr": 1e-3, "seed": 0}},
+    # VAE: 20 epochs instead of 30, so that notebook 04 (this model plus a small beta sweep)
+    # stays under 2 minutes on 2 CPU cores with an empty cache. Measured on the test set:
+    # epoch 20 -> 30 lowers the loss per image by < 1 % (253.8 -> 251.4 BCE), MSE per pixel
+    # 0.0276 -> 0.0264, 5-NN accuracy on mu 0.671 -> 0.682.
     "vae": {"model": models.VarAutoencoder, "loss_fn": vae_elbo_loss,
-            "settings": {"num_epochs": 30, "batch_size": 128, "lr": 1e-3, "seed": 0}},
+            "settings": {"num_epochs": 20, "batch_size": 128, "lr": 1e-3, "seed": 0}},
+    # GAN: 10 epochs of 256 at lr 5e-4 instead of 30 of 128 at 2e-4, so that notebook 07
+    # stays under 2 minutes on 2 CPU cores with an empty cache. Tried at 8-10 epochs:
+    # (128, 2e-4), (64, 2e-4), (128, 1e-3), (256, 5e-4) give equally good (speckled)
+    # samples; (256, 5e-4) is the cheapest. 07 shows the result as it is.
     "gan": {"model": models.GAN, "loss_fn": None,
-            "settings": {"num_epochs": 30, "batch_size": 128, "lr": 2e-4, "seed": 0}},
+            "settings": {"num_epochs": 10, "batch_size": 256, "lr": 5e-4, "seed": 0}},
 }  # fmt: skip
 
 
