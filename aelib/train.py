@@ -17,7 +17,8 @@ import pickle
 import tempfile
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,18 @@ def make_adam(params: Any, lr: float = 1e-3, weight_decay: float = 0.0, **kw: An
         return torch.optim.Adam(list(params), lr=lr, weight_decay=weight_decay, **kw)
 
 
+@contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """Inside the block, ``module``'s parameters get no gradients (they are restored after)."""
+    flags = [p.requires_grad for p in module.parameters()]
+    module.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(module.parameters(), flags):
+            p.requires_grad_(flag)
+
+
 def _device_of(model: nn.Module) -> torch.device:
     p = next(model.parameters(), None)
     return p.device if p is not None else torch.device("cpu")
@@ -102,19 +115,25 @@ def _loop(
     bar = tqdm(total=num_epochs * n_batches, desc=desc, disable=not progress, unit="batch",
                mininterval=0.25)  # fmt: skip
     start = time.perf_counter()
+    # images per batch, to weight the batch means (the last batch may be smaller)
+    sizes = torch.full((n_batches,), float(batch_size), dtype=torch.float64)
+    sizes[-1] = n - (n_batches - 1) * batch_size
     try:
         for _ in range(num_epochs):
             order = torch.randperm(n, generator=order_rng).to(device)
-            sums: dict[str, Tensor] = {}
+            batch_terms: list[dict[str, Tensor]] = []
             for i in range(n_batches):
                 idx = order[i * batch_size : (i + 1) * batch_size]
-                terms = step(x[idx])
-                for k, v in terms.items():  # accumulate on the device: no sync per batch
-                    sums[k] = sums.get(k, 0.0) + v.detach() * len(idx)
+                terms = step(x.index_select(0, idx))  # = x[idx]; index_select is a faster copy
+                # keep each batch's values on the device and add them up after the epoch:
+                # no extra tensor operations and no device sync per batch
+                batch_terms.append({k: v.detach() for k, v in terms.items()})
                 bar.update(1)
                 if i % 50 == 0:
                     bar.set_postfix(loss=f"{float(terms['loss'].detach()):.4f}", refresh=False)
-            means = {k: float(v) / n for k, v in sums.items()}
+            values = {k: torch.stack([t[k] for t in batch_terms]).cpu().double()
+                      for k in batch_terms[0]}  # fmt: skip
+            means = {k: float(v @ sizes) / n for k, v in values.items()}
             history.loss.append(means.pop("loss"))
             for k, v in means.items():
                 history.terms.setdefault(k, []).append(v)
@@ -200,11 +219,12 @@ def fit_gan(
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
-        fake_logit = disc(fake)
-        g_loss = F.binary_cross_entropy_with_logits(fake_logit, ones)
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
+        with frozen(disc):  # G's step needs no gradients for D's weights: skip computing them
+            fake_logit = disc(fake)
+            g_loss = F.binary_cross_entropy_with_logits(fake_logit, ones)
+            opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            opt_g.step()
         return {"loss": g_loss, "d_loss": d_loss, "g_loss": g_loss,
                 "d_real": torch.sigmoid(real_logit).mean(),
                 "d_fake": torch.sigmoid(fake_logit).mean()}  # fmt: skip
