@@ -67,18 +67,7 @@ def plot_reconstructions(
     x: Tensor, x_hat: Tensor, n: int = 10, labels: Sequence[str] = ("input x", "output x_hat")
 ) -> Figure:
     """Inputs on top, their reconstructions below (02)."""
-    rows = [to_numpy_images(t[:n]) for t in (x, x_hat)]
-    fig, axes = plt.subplots(2, n, figsize=(n * 0.9, 2.1), squeeze=False)
-    for r, (row, label) in enumerate(zip(rows, labels)):
-        for c, ax in enumerate(axes[r]):
-            ax.imshow(row[c], cmap="gray", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_visible(False)
-        axes[r, 0].set_ylabel(label, fontsize=9)
-    fig.tight_layout(pad=0.3)
-    return fig
+    return plot_image_rows({labels[0]: x, labels[1]: x_hat}, n=n)
 
 
 def plot_latent(
