@@ -15,6 +15,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from .runtime import device_of
+
 TAB10 = plt.get_cmap("tab10")
 
 
@@ -126,9 +128,7 @@ def normal_quantile_grid(n: int = 15, eps: float = 0.05) -> Tensor:
 @torch.no_grad()
 def decode(decoder: Callable[[Tensor], Tensor], z: Tensor, batch_size: int = 4096) -> Tensor:
     """Decode codes on the decoder's own device; return CPU images."""
-    params = getattr(decoder, "parameters", None)
-    p = next(params(), None) if params else None
-    device = p.device if p is not None else torch.device("cpu")
+    device = device_of(decoder)
     was_training = getattr(decoder, "training", False)
     if hasattr(decoder, "eval"):
         decoder.eval()

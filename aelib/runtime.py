@@ -21,6 +21,13 @@ def get_device(prefer: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def device_of(module: object) -> torch.device:
+    """The device of a module's parameters (cpu for plain functions or parameter-free modules)."""
+    params = getattr(module, "parameters", None)
+    p = next(params(), None) if callable(params) else None
+    return p.device if p is not None else torch.device("cpu")
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and every GPU)."""
     import numpy as np

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .data import REPO_ROOT
+from .runtime import device_of
 
 CHECKPOINT_FORMAT = "aelib-checkpoint-1"
 LossFn = Callable[[nn.Module, Tensor], "Tensor | tuple[Tensor, dict[str, Tensor]]"]
@@ -81,11 +82,6 @@ def frozen(module: nn.Module) -> Iterator[None]:
     finally:
         for p, flag in zip(module.parameters(), flags):
             p.requires_grad_(flag)
-
-
-def _device_of(model: nn.Module) -> torch.device:
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
 
 
 def _loop(
@@ -166,7 +162,7 @@ def fit(
     ``loss_fn`` returns a scalar loss, or ``(loss, {"name": term, ...})`` to log more terms.
     The model trains on its own device and is left in eval mode.
     """
-    device = _device_of(model)
+    device = device_of(model)
     opt = make_adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     model.train()
 
@@ -204,7 +200,7 @@ def fit_gan(
     ``d_fake`` = mean D(G(z)) as probabilities.
     """
     gen, disc = gan.generator, gan.discriminator
-    device = _device_of(gan)
+    device = device_of(gan)
     opt_g = make_adam(gen.parameters(), lr=lr, betas=betas)
     opt_d = make_adam(disc.parameters(), lr=lr, betas=betas)
     gan.train()

@@ -34,6 +34,8 @@ import torch
 from PIL import Image as PILImage
 from torch import Tensor
 
+from .runtime import device_of
+
 Decoder = Callable[[Tensor], Tensor]
 
 
@@ -65,12 +67,6 @@ def single_thread() -> Iterator[None]:
         torch.set_num_threads(n)
 
 
-def _device(module: Any) -> torch.device:
-    params = getattr(module, "parameters", None)
-    p = next(params(), None) if params else None
-    return p.device if p is not None else torch.device("cpu")
-
-
 def _latent_dims(decoder: Any) -> int:
     return int(getattr(decoder, "latent_dims", 2))
 
@@ -79,7 +75,7 @@ def _latent_dims(decoder: Any) -> int:
 def decode_one(decoder: Decoder, z: Sequence[float]) -> np.ndarray:
     """Decode one code to a (28, 28) array on the CPU (02)."""
     with single_thread():
-        zt = torch.tensor([list(z)], dtype=torch.float32, device=_device(decoder))
+        zt = torch.tensor([list(z)], dtype=torch.float32, device=device_of(decoder))
         out = decoder(zt)
         return out.reshape(out.shape[-2], out.shape[-1]).float().cpu().numpy()
 
@@ -367,7 +363,7 @@ def compare_explorer(
 @torch.no_grad()
 def _encode(model: Any, x: Tensor) -> Tensor:
     with single_thread():
-        out = model.encoder(x.to(_device(model)).reshape(1, 1, 28, 28))
+        out = model.encoder(x.to(device_of(model)).reshape(1, 1, 28, 28))
     return (out[0] if isinstance(out, tuple) else out).reshape(-1)  # a VAE's mean mu
 
 
