@@ -82,4 +82,7 @@ def warm(dataset: Dataset | None = None) -> None:
 
 
 if __name__ == "__main__":  # make warm
+    from .runtime import setup
+
+    setup(seed=0, plots=False)
     warm()
