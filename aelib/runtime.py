@@ -46,7 +46,7 @@ def setup(seed: int = 0, plots: bool = True, flush_denormal: bool = True) -> tor
     seed_everything(seed)
     # Adam's running mean of a gradient that stays exactly 0 (a dead ReLU, a pixel that is
     # always black) decays by 0.9 per step into the denormal range (< 1.2e-38), where CPU
-    # arithmetic is ten times slower: the AE's epochs after the first take about 25% longer
+    # arithmetic is ten times slower: the AE's epochs after the first take about 20% longer
     # (benchmarks/denormals.py). Rounding such values to 0 changes nothing else.
     torch.set_flush_denormal(flush_denormal)
     if plots:

@@ -13,6 +13,11 @@ alone, back to back. That is the time this machine needs for the arithmetic of a
 with nothing else (no activations, no loss, no optimizer, no Python): a lower bound for
 any trainer. Each trainer's time is reported as a multiple of it.
 
+The per-step overhead: the same number of aelib steps as an epoch has, on batches of one
+image. The arithmetic then almost vanishes and what is left is the fixed cost of a step
+(Python, PyTorch's dispatch of each operation, autograd, the optimizer over all weights).
+Bound + overhead is about the fastest an eager PyTorch loop of these layers can be.
+
 Runs are interleaved (conventional, aelib, bound; the order alternating) and medians
 compared, since a single time on a shared machine means little. Results: a table, and
 build/bench/train_speed.json.
@@ -116,11 +121,20 @@ def run_aelib(name: str, x: Tensor) -> float:
     return time.perf_counter() - start
 
 
-def aelib_fit(name: str, model: nn.Module, x: Tensor) -> aelib.train.History:
+def run_overhead(name: str, x: Tensor) -> float:
+    """As many aelib steps as one epoch has, each on a batch of one image."""
+    model = zoo.build(name)
+    steps = x[: -(-len(x) // BATCH)]
+    start = time.perf_counter()
+    aelib_fit(name, model, steps, batch=1)
+    return time.perf_counter() - start
+
+
+def aelib_fit(name: str, model: nn.Module, x: Tensor, batch: int = BATCH) -> aelib.train.History:
     if name == "gan":
-        return aelib.fit_gan(model, x, num_epochs=1, batch_size=BATCH, progress=False,
+        return aelib.fit_gan(model, x, num_epochs=1, batch_size=batch, progress=False,
                              **ADAM[name])  # fmt: skip
-    return aelib.fit(model, x, zoo.RECIPES[name]["loss_fn"], num_epochs=1, batch_size=BATCH,
+    return aelib.fit(model, x, zoo.RECIPES[name]["loss_fn"], num_epochs=1, batch_size=batch,
                      progress=False, **ADAM[name])  # fmt: skip
 
 
@@ -230,12 +244,13 @@ def main() -> None:
     for name in names:  # warm-up, untimed: first-touch allocations, thread pools
         run_aelib(name, x[:2048])
         replays[name]()
-    times: dict[str, dict[str, list[float]]] = {m: {"conventional": [], "aelib": [], "bound": []}
-                                                for m in names}  # fmt: skip
+    times: dict[str, dict[str, list[float]]] = {
+        m: {"conventional": [], "aelib": [], "bound": [], "overhead": []} for m in names}
     for r in range(args.repeats):  # interleaved: drift on the machine hits all alike
         for name in names:
             runs = [("conventional", partial(run_conventional, name, loader)),
-                    ("aelib", partial(run_aelib, name, x)), ("bound", replays[name])]  # fmt: skip
+                    ("aelib", partial(run_aelib, name, x)), ("bound", replays[name]),
+                    ("overhead", partial(run_overhead, name, x))]  # fmt: skip
             for label, fn in runs if r % 2 == 0 else runs[::-1]:
                 torch.manual_seed(r)
                 times[name][label].append(fn())
@@ -253,6 +268,7 @@ def main() -> None:
             "matmul_gflops_per_s": epoch_flops[name] / med["bound"] / 1e9,
             "aelib_over_bound": med["aelib"] / med["bound"],
             "conventional_over_bound": med["conventional"] / med["bound"],
+            "bound_plus_overhead_over_bound": (med["bound"] + med["overhead"]) / med["bound"],
         }  # fmt: skip
     test_mse = quality(x, ds.x_test, args.quality_epochs) if args.quality_epochs else None
 
@@ -260,14 +276,17 @@ def main() -> None:
     print(f"\nOne epoch over {n:,} Fashion-MNIST images, batch {BATCH}, {threads} threads, median "
           f"of {args.repeats} interleaved runs (load average {load_before:.1f} at start):")
     head = (f"{'model':<11}{'conventional':>13}{'aelib':>8}{'speed-up':>10}{'bound':>8}"
-            f"{'aelib/bound':>13}{'GFLOP':>7}{'GFLOP/s':>9}")  # fmt: skip
+            f"{'aelib/bound':>13}{'overhead':>10}{'floor/bound':>13}{'GFLOP':>7}"
+            f"{'GFLOP/s':>9}")  # fmt: skip
     print(head)
     for name, res in results.items():
         med = res["median_s"]
         print(f"{LABELS[name]:<11}{med['conventional']:>11.2f} s{med['aelib']:>6.2f} s"
               f"{res['speedup']:>9.1f}x{med['bound']:>6.2f} s{res['aelib_over_bound']:>12.1f}x"
+              f"{med['overhead']:>8.2f} s{res['bound_plus_overhead_over_bound']:>12.1f}x"
               f"{res['epoch_gflop']:>7.1f}{res['matmul_gflops_per_s']:>9.0f}")  # fmt: skip
-    print("bound = the epoch's matmuls alone (forward and backward, logged from a real step).")
+    print("bound = the epoch's matmuls alone (forward and backward, logged from a real step);\n"
+          "overhead = as many aelib steps on 1-image batches; floor = bound + overhead.")
     if test_mse is not None:
         print(f"Lecture AE test MSE per pixel after {args.quality_epochs} epochs: {test_mse:.4f}")
 

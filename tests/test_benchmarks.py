@@ -68,3 +68,21 @@ def test_notebook_suite_lists_the_makefile_notebooks():
     names = [nb.name for nb in suite.notebooks([])]
     assert names == sorted(names) and all(n[:2].isdigit() for n in names)
     assert all(nb.name.startswith("02") for nb in suite.notebooks(["02"]))
+
+
+@pytest.mark.parametrize("name", ["ae", "gan"])
+def test_the_overhead_run_takes_an_epochs_steps_on_one_image_each(name, monkeypatch):
+    bench = _load("train_speed")
+    sizes = []  # the batch size of every call of the model's first trained network
+    original = zoo.build
+
+    def build(n):
+        model = original(n)
+        net = model.discriminator if n == "gan" else model
+        net.register_forward_pre_hook(lambda m, args: sizes.append(len(args[0])))
+        return model
+
+    monkeypatch.setattr(bench.zoo, "build", build)
+    bench.run_overhead(name, torch.rand(300, 1, 28, 28))  # an epoch of 300 has 3 batches
+    # the AE runs once per step; the GAN's D sees real, fake, and fake again for G's loss
+    assert sizes == [1] * 3 * (3 if name == "gan" else 1)
