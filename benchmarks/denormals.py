@@ -18,11 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 from pathlib import Path
+
+from _results import save
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -111,16 +112,9 @@ def main() -> None:
     print(f"later = epochs 2 to {1 + args.epochs}; denormal means counted after "
           f"{args.epochs} epochs without the flush.")
 
-    summary = {
-        "benchmark": "denormals", "epochs_after_first": args.epochs, "repeats": args.repeats,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "load_avg_start": load_before,
-        "results": results, "denormal_adam_means": denormal,
-        "command": "python benchmarks/denormals.py " + " ".join(sys.argv[1:]),
-    }  # fmt: skip
-    out = ROOT / "build" / "bench" / "denormals.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=2))
-    print(f"Wrote {out.relative_to(ROOT)}")
+    save("denormals", {"epochs_after_first": args.epochs, "repeats": args.repeats,
+                       "load_avg_start": load_before, "results": results,
+                       "denormal_adam_means": denormal})  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -18,15 +18,15 @@ project's own cache (checkpoints/, filled by ``make warm``) and trains what is m
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import re
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _results import save
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "build" / "bench"
@@ -99,15 +99,8 @@ def main() -> None:
         if args.mode == "warm":  # the project's own cache (checkpoints/ or AELIB_CACHE_DIR)
             passes["warm"] = run_pass("warm", nbs, None, args.timeout)
 
-    result = {
-        "benchmark": "notebook_suite", "mode": args.mode,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "load_avg_end": os.getloadavg()[0], "passes": passes,
-        "command": "python benchmarks/notebook_suite.py " + " ".join(sys.argv[1:]),
-    }  # fmt: skip
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "notebook_suite.json").write_text(json.dumps(result, indent=2))
-    print(f"Wrote {(OUT / 'notebook_suite.json').relative_to(ROOT)}")
+    save("notebook_suite",
+         {"mode": args.mode, "load_avg_end": os.getloadavg()[0], "passes": passes})
     if not all(p["all_ok"] for p in passes.values()):
         sys.exit(1)
 

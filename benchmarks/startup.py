@@ -18,12 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _results import save
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = 1.15
@@ -108,18 +109,12 @@ def main() -> None:
     print(f"import aelib / import torch = {ratio:.2f}x ({verdict} the target {TARGET}x)")
     print(f"packages import aelib loads beyond torch: {', '.join(extra) or 'none'}")
 
-    result = {
-        "benchmark": "startup", "repeats": args.repeats, "python": sys.version.split()[0],
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+    save("startup", {
+        "repeats": args.repeats, "python": sys.version.split()[0],
         "load_avg_end": os.getloadavg()[0], "runs_s": times, "median_s": med,
         "aelib_over_torch": ratio, "target": TARGET, "extra_packages": extra,
         "cells": {k: v for k, v in cases.items() if k.startswith("setup cell")},
-        "command": "python benchmarks/startup.py " + " ".join(sys.argv[1:]),
-    }  # fmt: skip
-    out = ROOT / "build" / "bench" / "startup.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(f"Wrote {out.relative_to(ROOT)}")
+    })  # fmt: skip
 
 
 if __name__ == "__main__":

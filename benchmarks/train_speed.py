@@ -29,9 +29,7 @@ build/bench/train_speed.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -41,6 +39,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _results import save
 from torch import Tensor, nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -290,18 +289,12 @@ def main() -> None:
     if test_mse is not None:
         print(f"Lecture AE test MSE per pixel after {args.quality_epochs} epochs: {test_mse:.4f}")
 
-    summary = {
-        "benchmark": "train_speed", "images": n, "batch_size": BATCH, "threads": threads,
-        "repeats": args.repeats, "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+    save("train_speed", {
+        "images": n, "batch_size": BATCH, "threads": threads, "repeats": args.repeats,
         "torch": torch.__version__, "load_avg_start": load_before,
         "load_avg_end": os.getloadavg()[0], "results": results,
         "quality_epochs": args.quality_epochs, "test_mse_per_pixel": test_mse,
-        "command": "python benchmarks/train_speed.py " + " ".join(sys.argv[1:]),
-    }  # fmt: skip
-    out = ROOT / "build" / "bench" / "train_speed.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=2))
-    print(f"Wrote {out.relative_to(ROOT)}")
+    })  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ import time
 from pathlib import Path
 from queue import Empty
 
+from _results import save
 from jupyter_client.manager import KernelManager
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -198,7 +199,7 @@ def main() -> None:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
 
-    report = {"benchmark": "widget_latency", "codes": info["codes"], "dataset": info["dataset"],
+    report = {"codes": info["codes"], "dataset": info["dataset"],
               "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
               "torch_threads": info["threads"], "torch": info["torch"],
               "ipywidgets": info["ipywidgets"], "load_avg_1min": os.getloadavg()[0],
@@ -223,9 +224,7 @@ def main() -> None:
     print(f"aelib is {report['speedup_handler']:.1f}x faster than naive interact (handler), "
           f"{report['speedup_round_trip']:.1f}x (round trip); target < 20 ms and >= 5x: "
           f"{'met' if report['target_met'] else 'NOT met'}")
-    out = ROOT / "build" / "bench" / "widget_latency.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
+    save("widget_latency", report)
 
 
 if __name__ == "__main__":

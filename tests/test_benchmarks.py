@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -17,6 +18,8 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def _load(name: str):
+    if str(BENCHMARKS) not in sys.path:  # as when run as a script: its folder comes first
+        sys.path.insert(0, str(BENCHMARKS))
     spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
@@ -86,3 +89,15 @@ def test_the_overhead_run_takes_an_epochs_steps_on_one_image_each(name, monkeypa
     bench.run_overhead(name, torch.rand(300, 1, 28, 28))  # an epoch of 300 has 3 batches
     # the AE runs once per step; the GAN's D sees real, fake, and fake again for G's loss
     assert sizes == [1] * 3 * (3 if name == "gan" else 1)
+
+
+def test_results_are_saved_whole_with_machine_and_command(tmp_path, monkeypatch):
+    results = _load("_results")
+    monkeypatch.setattr(results, "OUT", tmp_path)
+    monkeypatch.setattr(results, "ROOT", tmp_path)
+    monkeypatch.setattr(sys, "argv", ["benchmarks/x.py", "--repeats", "1"])
+    path = results.save("x", {"value": 1.5})
+    record = json.loads(path.read_text())
+    assert record["benchmark"] == "x" and record["value"] == 1.5
+    assert record["command"] == "python benchmarks/x.py --repeats 1" and "CPUs" in record["machine"]
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]  # no temporary file left
