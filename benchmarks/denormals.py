@@ -2,7 +2,7 @@
 
 A weight whose gradient stays exactly 0 (a dead ReLU, a pixel that is black in every
 image) keeps an Adam running mean that shrinks by beta1 each step: after a few hundred
-steps it is a denormal float (below 1.2e-38), and CPU arithmetic on denormals is tens of
+steps it is a denormal float (below 1.2e-38), and CPU arithmetic on denormals is about ten
 times slower. ``aelib.setup()`` turns on flush-to-zero; ``aelib.setup(flush_denormal=False)``
 leaves the CPU default. Each case runs in a fresh process (the setting must be made before
 the thread pool starts), trains with ``aelib.fit`` / ``aelib.fit_gan`` for 1 epoch and for
