@@ -18,7 +18,7 @@ image. The arithmetic then almost vanishes and what is left is the fixed cost of
 (Python, PyTorch's dispatch of each operation, autograd, the optimizer over all weights).
 Bound + overhead is about the fastest an eager PyTorch loop of these layers can be.
 
-Runs are interleaved (conventional, aelib, bound; the order alternating) and medians
+Runs are interleaved (conventional, aelib, bound, overhead; the order alternating) and medians
 compared, since a single time on a shared machine means little. Results: a table, and
 build/bench/train_speed.json.
 
@@ -29,6 +29,7 @@ build/bench/train_speed.json.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import sys
@@ -123,7 +124,7 @@ def run_aelib(name: str, x: Tensor) -> float:
 def run_overhead(name: str, x: Tensor) -> float:
     """As many aelib steps as one epoch has, each on a batch of one image."""
     model = zoo.build(name)
-    steps = x[: -(-len(x) // BATCH)]
+    steps = x[: math.ceil(len(x) / BATCH)]  # one image per step of a real epoch
     start = time.perf_counter()
     aelib_fit(name, model, steps, batch=1)
     return time.perf_counter() - start
