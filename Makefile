@@ -62,7 +62,7 @@ explore: $(STAMP) warm
 	JUPYTER_CONFIG_DIR=$(CURDIR)/build/jupyter/config JUPYTER_DATA_DIR=$(CURDIR)/build/jupyter/data \
 	JUPYTER_RUNTIME_DIR=$(CURDIR)/build/jupyter/runtime JUPYTER_PATH=$(CURDIR)/build/jupyter/path \
 	IPYTHONDIR=$(CURDIR)/build/jupyter/ipython \
-	$(PY) -m voila notebooks/08_latent_explorer.ipynb --no-browser --port=8866 --Voila.ip=127.0.0.1
+	$(PY) -m voila notebooks/09_latent_explorer.ipynb --no-browser --port=8866 --Voila.ip=127.0.0.1
 
 lint: $(STAMP)
 	$(PY) -m pip install $(PIP_QUIET) ruff 2>&1 | grep -v '^WARNING: Location' || true

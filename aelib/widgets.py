@@ -1,4 +1,4 @@
-"""Sliders that walk the latent space (ipywidgets 8), fast enough to drag (02-08).
+"""Sliders that walk the latent space (ipywidgets 8), fast enough to drag (02-09).
 
 Why they feel instant (measured in benchmarks/widget_latency.py):
 

@@ -1,4 +1,4 @@
-"""The course's standard trained models, shared by notebooks 02, 04, 06, 07 and 08.
+"""The course's standard trained models, shared by notebooks 02, 04, 06, 07, 08 and 09.
 
 Each recipe fixes the model, its loss and its training settings, so every notebook that
 asks for ``pretrained("ae", ds)`` gets the same weights from the train-or-load cache:

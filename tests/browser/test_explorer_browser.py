@@ -5,7 +5,7 @@ decoders (no training, no data): the z1 slider changes the decoded pixels and mo
 back restores them; the compare explorer updates every panel; a decoder that ignores z
 makes the same check report "no change" (the negative control); a slow decoder shows
 that a fast drag does not queue redraws. (2) The instructor's app itself,
-notebooks/08_latent_explorer.ipynb, with a model cache seeded in a temporary folder by
+notebooks/09_latent_explorer.ipynb, with a model cache seeded in a temporary folder by
 one quick epoch per model (about 10 s instead of minutes of training): the same checks
 on the real AE and on the AE / VAE / GAN comparison.
 """
@@ -25,7 +25,7 @@ from tests.browser.conftest import jupyter_env, open_page, serve_voila
 from tests.browser.pages import move_and_return, readout_value
 
 ROOT = Path(__file__).resolve().parents[2]
-APP = ROOT / "notebooks" / "08_latent_explorer.ipynb"
+APP = ROOT / "notebooks" / "09_latent_explorer.ipynb"
 SLOW_S = 0.25  # seconds per decode of the slow decoder
 
 SETUP = """\
@@ -179,7 +179,7 @@ zoo.warm(aelib.load_dataset())
 
 @pytest.fixture(scope="module")
 def app_page(browser, tmp_path_factory):
-    """notebooks/08 under Voila, its cache seeded by the real train_or_load keys."""
+    """notebooks/09 under Voila, its cache seeded by the real train_or_load keys."""
     tmp = tmp_path_factory.mktemp("voila-app")
     env = jupyter_env(tmp / "jupyter", AELIB_CACHE_DIR=str(tmp / "cache"))
     subprocess.run([sys.executable, "-c", textwrap.dedent(SEED_CACHE)], env=env, check=True,
