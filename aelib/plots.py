@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.legend import Legend
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
 from .runtime import device_of
@@ -238,6 +239,18 @@ def nearest_code_labels(z: Tensor, codes: Tensor, labels: Tensor,
     return out
 
 
+def manifold_grid(
+    z1_range: tuple[float, float], z2_range: tuple[float, float], n: int = 15
+) -> Tensor:
+    """The n*n codes ``plot_manifold`` decodes without ``z``: the centres of n x n equal tiles
+    that exactly cover the ranges, in ``latent_grid``'s order (02)."""
+    def inset(span: tuple[float, float]) -> tuple[float, float]:
+        half = (span[1] - span[0]) / n / 2
+        return span[0] + half, span[1] - half
+
+    return latent_grid(inset(z1_range), inset(z2_range), n)
+
+
 def _grid_axes(z: Tensor, n: int) -> tuple[np.ndarray, np.ndarray] | None:
     """Column values of z1 and row values of z2 if ``z`` is an n x n product grid, else None."""
     if len(z) != n * n:
@@ -271,12 +284,14 @@ def plot_manifold(
     """Decode an n x n grid of codes (``z`` or a regular grid over the ranges) into one image (02).
 
     The axes are in code units, like ``plot_latent``'s: each tile is centred on the code it
-    shows (a regular grid gets a linear axis; another product grid, such as
+    shows. Without ``z``, the n x n tiles exactly cover ``z1_range`` x ``z2_range`` and the
+    codes are their centres. A regular ``z`` gets linear axes; another product grid, such as
     ``normal_quantile_grid``, gets ticks at its tiles, labelled with their codes).
     ``tile_labels`` (one class per tile, -1 for none; e.g. from ``nearest_code_labels`` or a
-    classifier) frames each tile in its class colour, with a class legend.
+    classifier), in the order of ``z`` or ``manifold_grid(z1_range, z2_range, n)``, frames
+    each tile in its class colour, with a class legend.
     """
-    grid_z = latent_grid(z1_range, z2_range, n) if z is None else z
+    grid_z = manifold_grid(z1_range, z2_range, n) if z is None else z
     if tile_labels is not None and len(tile_labels) != len(grid_z):
         raise ValueError(f"plot_manifold: {len(tile_labels)} tile_labels for {len(grid_z)} "
                          "tiles; pass one class per decoded code (-1 for none).")  # fmt: skip
@@ -353,6 +368,7 @@ def plot_history(history, keys: Sequence[str] | None = None, ax: Axes | None = N
     for name, values in series.items():
         lines += ax.plot(range(1, len(values) + 1), values, marker="o", ms=3, label=name)
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 2.5
     if ylabel is None:
         ylabel = "training loss (mean per epoch)" if keys is None else (
             next(iter(series)) if len(series) == 1 else "value per epoch")  # fmt: skip

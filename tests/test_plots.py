@@ -232,6 +232,9 @@ def test_plot_history_starts_at_zero_and_labels_its_axes():
     P.plot_history(h, ax=ax)
     assert ax.get_ylim()[0] == 0.0 and ax.get_ylim()[1] >= 0.05
     assert ax.get_xlabel() == "epoch" and ax.get_ylabel()
+    fig.canvas.draw()
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert all(float(t).is_integer() for t in ticks)  # whole epochs only
     ax.axhline(0.08, ls="--")  # a reference level drawn later still fits, from 0
     assert ax.get_ylim()[0] == 0.0 and ax.get_ylim()[1] >= 0.08
     ax = P.plot_history(h, keys=["kl"], ylabel="KL per image (nats)")
@@ -272,13 +275,20 @@ def test_plot_manifold_axes_are_in_code_units_with_tiles_centred_on_their_codes(
     fig, ax = plt.subplots(dpi=DPI)
     P.plot_manifold(decoder, z1_range=(-2.0, 2.0), z2_range=(-1.0, 3.0), n=n, ax=ax)
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("$z_1$", "$z_2$")
-    grid = P.latent_grid((-2.0, 2.0), (-1.0, 3.0), n)
+    # five tiles of 0.8 cover each range; the codes are the tiles' centres
+    grid = P.latent_grid((-1.6, 1.6), (-0.6, 2.6), n)
+    torch.testing.assert_close(P.manifold_grid((-2.0, 2.0), (-1.0, 3.0), n), grid)
     for z1, z2 in grid.tolist():  # the tile drawn at a code is the decoding of that code
         expected = decoder(torch.tensor([[z1, z2]]))[0, 0].numpy()
         np.testing.assert_allclose(tile_at(ax, z1, z2), expected, atol=1e-6)
-    # half a tile beyond the outermost codes: step 1.0 in both directions
-    assert ax.images[0].get_extent() == pytest.approx((-2.5, 2.5, -1.5, 3.5))
+    assert ax.images[0].get_extent() == pytest.approx((-2.0, 2.0, -1.0, 3.0))  # = the ranges
     assert_readable(fig)
+    # codes given on a regular grid: half a tile beyond the outermost codes (step 1.0)
+    ax = P.plot_manifold(decoder, z=P.latent_grid((-2.0, 2.0), (-1.0, 3.0), n), n=n)
+    assert ax.images[0].get_extent() == pytest.approx((-2.5, 2.5, -1.5, 3.5))
+    for z1, z2 in P.latent_grid((-2.0, 2.0), (-1.0, 3.0), n).tolist():
+        expected = decoder(torch.tensor([[z1, z2]]))[0, 0].numpy()
+        np.testing.assert_allclose(tile_at(ax, z1, z2), expected, atol=1e-6)
 
 
 def test_plot_manifold_labels_a_quantile_grid_by_its_codes():
@@ -302,7 +312,7 @@ def test_plot_manifold_labels_a_quantile_grid_by_its_codes():
 def test_plot_manifold_frames_tiles_in_their_class_colours_with_a_legend():
     z, y = codes_and_labels()
     n = 6
-    grid = P.latent_grid((-3.0, 3.0), (-3.0, 3.0), n)
+    grid = P.manifold_grid((-3.0, 3.0), (-3.0, 3.0), n)  # the codes plot_manifold decodes
     tiles = P.nearest_code_labels(grid, z, y, max_distance=1.0)
     fig, ax = plt.subplots(dpi=DPI, layout="constrained")
     P.plot_manifold(code_image_decoder(), z1_range=(-3.0, 3.0), z2_range=(-3.0, 3.0), n=n,
