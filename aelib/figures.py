@@ -3,8 +3,9 @@
 ``python -m aelib.figures image`` (re)draws all six into ``image/``. Every diagram uses the
 same palette, font and sizes (defined once below), is drawn on a white canvas measured in
 inches, and is checked before it is saved: no label may leave the canvas, overlap another
-label or come within a few pixels of one. Rendering is deterministic (fixed size and dpi, no randomness, no varying
-PNG metadata), so ``tests/test_figures.py`` can regenerate the files and compare pixels.
+label or come within a few pixels of one. Rendering is deterministic (fixed size and dpi,
+no randomness, no varying PNG metadata), so ``tests/test_figures.py`` can regenerate the
+files and compare pixels.
 
 Notation as in CONTRIBUTING.md: g encoder, h decoder, z the code (never h: the lecture's
 over/undercomplete slide calls the hidden layer h), y = x_hat = h(g(x)), L(x, y). For the
