@@ -2,13 +2,16 @@
 
 ``python -m aelib.figures image`` (re)draws all six into ``image/``. Every diagram uses the
 same palette, font and sizes (defined once below), is drawn on a white canvas measured in
-inches, and is checked before it is saved: no label may leave the canvas or overlap
-another label. Rendering is deterministic (fixed size and dpi, no randomness, no varying
-PNG metadata), so ``tests/test_figures.py`` can regenerate the files and compare pixels.
+inches, and is checked before it is saved: no label may leave the canvas, overlap another
+label or come within a few pixels of one. Rendering is deterministic (fixed size and dpi,
+no randomness, no varying PNG metadata), so ``tests/test_figures.py`` can regenerate the
+files and compare pixels.
 
-Notation as in the lecture: g encoder, h decoder, z the code, y = x_hat = h(g(x)), L(x, y).
-For the VAE, branch 1 (g1) gives mu and branch 2 (g2) gives log sigma, sigma = exp(g2(x)),
-as in ``aelib.models.VarEncoder``.
+Notation as in CONTRIBUTING.md: g encoder, h decoder, z the code (never h: the lecture's
+over/undercomplete slide calls the hidden layer h), y = x_hat = h(g(x)), L(x, y). For the
+VAE, branch 1 (g1) gives mu and branch 2 (g2) gives log sigma, sigma = exp(g2(x)), as in
+``aelib.models.VarEncoder``; zeta ~ N(0, I) is the noise, and N's second argument is a
+variance. The GAN's generator G takes noise z ~ N(0, I).
 """
 
 from __future__ import annotations
@@ -196,9 +199,9 @@ def layer_table() -> list[tuple[int, int, int]]:
 
 
 # ---- the six diagrams -----------------------------------------------------------------------
-def _network(ax: Axes, x0: float, sizes: Sequence[int], title: str, caption: str,
-             spacing: float = 1.45) -> None:
-    """Three fully connected layers x -> h -> x_hat as columns of nodes."""
+def _network(ax: Axes, x0: float, sizes: Sequence[int], title: str, sizes_label: str,
+             caption: str, spacing: float = 1.45) -> None:
+    """Three fully connected layers x -> z -> x_hat as columns of nodes, edges g and h."""
     gap, r, yc = 0.34, 0.13, 1.78
     cols = [x0 + i * spacing for i in range(3)]
     ys = [[yc + (j - (n - 1) / 2) * gap for j in range(n)] for n in sizes]
@@ -213,18 +216,26 @@ def _network(ax: Axes, x0: float, sizes: Sequence[int], title: str, caption: str
         for y in column_ys:
             ax.add_patch(Circle((col, y), r, facecolor=tint(color, 0.35), edgecolor=color,
                                 linewidth=LINE, zorder=2))  # fmt: skip
-    for col, label in zip(cols, ("$x$", "$h$", r"$\hat{x}$")):
+    for col, label in zip(cols, ("$x$", "$z$", r"$\hat{x}$")):
         text(ax, col, 0.42, label, "symbol")
+    for i, (label, color) in enumerate(zip(("$g$", "$h$"), edge_colors)):  # the two maps
+        text(ax, (cols[i] + cols[i + 1]) / 2, 0.42, label, "symbol", color=color)
     mid = cols[1]
-    text(ax, mid, 3.68, title, "title", weight="bold")
-    text(ax, mid, 3.25, caption, "small")
+    text(ax, mid, 4.1, title, "title", weight="bold")
+    text(ax, mid, 3.67, sizes_label, "text")
+    text(ax, mid, 3.27, caption, "small")
 
 
 def draw_over_and_undercomplete() -> Figure:
-    """Hidden layer h narrower than the input x (compresses) or wider (can copy)."""
-    fig, ax = canvas(8.6, 4.0)
-    _network(ax, 0.95, (5, 2, 5), "Undercomplete: $h < x$", "compresses $x$")
-    _network(ax, 5.05, (3, 7, 3), "Overcomplete: $h > x$", "can copy $x$ unless regularized")
+    """The code z narrower than the input x (compresses) or wider (can copy).
+
+    The lecture labels the hidden layer h; here h is the decoder (CONTRIBUTING.md), so the
+    layer is the code z and the sizes are dim z and dim x, as in notebook 03.
+    """
+    fig, ax = canvas(8.6, 4.4)
+    _network(ax, 0.95, (5, 2, 5), "Undercomplete", r"$\dim z < \dim x$", "compresses $x$")
+    _network(ax, 5.05, (3, 7, 3), "Overcomplete", r"$\dim z > \dim x$",
+             "can copy $x$ unless regularized")  # fmt: skip
     ax.plot([4.3, 4.3], [0.25, 3.0], color=PALETTE["data"], linewidth=1.2,
             linestyle=(0, (2, 3)))  # fmt: skip
     return fig
@@ -272,7 +283,7 @@ def draw_encoders() -> Figure:
               cols[4] + w / 2, cols[5] - size / 2])  # fmt: skip
     # GAN: noise -> G -> fake image; fake or real image -> D -> P(real)
     y, small, xc, dy = ys[2], 0.56, cols[2] + 0.05, 0.34
-    box(ax, cols[0], y, 0.95, 0.5, "noise", PALETTE["noise"], "small")
+    box(ax, cols[0], y, 1.15, 0.5, "noise $z$", PALETTE["noise"], "small")  # G's input
     block(cols[1], y, "$G$", dec, False)
     picture(ax, soft, xc, y + dy, small)
     picture(ax, shirt, xc, y - dy, small)
@@ -281,7 +292,7 @@ def draw_encoders() -> Figure:
         arrow(ax, (xc + small / 2 + 0.7, yy), (cols[4] - w / 2, y + 0.4 * (yy - y)))
     block(cols[4], y, "$D$", enc, True)
     text(ax, cols[5], y, "P(real)", "text")
-    chain(y, [cols[0] + 0.475, cols[1] - w / 2, cols[4] + w / 2, cols[5] - 0.55])
+    chain(y, [cols[0] + 0.575, cols[1] - w / 2, cols[4] + w / 2, cols[5] - 0.55])
     arrow(ax, (cols[1] + w / 2, y), (xc - small / 2, y + dy))
     return fig
 
@@ -446,20 +457,22 @@ def draw_var_encoder() -> Figure:
     box(ax, sx, yb, sw, 0.55, r"$\sigma = \exp(g_2)$", code, "small")
     arrow(ax, (2.8, yt), (mx - 0.35, yt))
     arrow(ax, (2.8, yb), (sx - sw / 2, yb))
-    # reparameterization: z = mu + sigma * zeta, zeta ~ N(0, I)
+    # reparameterization: z = mu + sigma * zeta, zeta ~ N(0, I); N's second argument is a
+    # variance, as everywhere in the course (CONTRIBUTING.md)
     zx, zw, zh = 6.05, 1.85, 0.62
     box(ax, zx, yc, zw, zh, r"$z = \mu + \sigma\,\zeta$", code, "text")
     polyline(ax, [(mx + 0.35, yt), (zx - 0.45, yt), (zx - 0.45, yc + zh / 2)], ink)
     polyline(ax, [(sx + sw / 2, yb), (zx - 0.45, yb), (zx - 0.45, yc - zh / 2)], ink)
     nx, ny = zx + 0.45, yt + 0.3
-    box(ax, nx, ny, 1.65, 0.55, r"$\zeta \sim N(0, I)$", noise, "small")
+    box(ax, nx, ny, 1.65, 0.55, r"$\zeta \sim \mathcal{N}(0, I)$", noise, "small")
     arrow(ax, (nx, ny - 0.275), (nx, yc + zh / 2))
     trapezoid(ax, 7.5, 8.75, yc, 0.4, 0.8, "$h$", dec, "symbol")
     arrow(ax, (zx + zw / 2, yc), (7.5, yc))
     arrow(ax, (8.75, yc), (xo - size / 2, yc))
     # the two loss terms: regularization on (mu, sigma), reproduction on (x, x_hat)
     kx, kw, kh = 3.45, 2.75, 0.78
-    box(ax, kx, yc, kw, kh, "regularization\n" + r"$KL(N(\mu, \sigma^2)\,\|\,N(0, I))$",
+    box(ax, kx, yc, kw, kh, "regularization\n"
+        + r"$KL(\mathcal{N}(\mu, \sigma^2)\,\|\,\mathcal{N}(0, I))$",
         loss, "small")  # fmt: skip
     for y_from, y_to in ((yt - 0.275, yc + kh / 2), (yb + 0.275, yc - kh / 2)):
         arrow(ax, (3.85, y_from), (3.85, y_to), loss, dashed=True)
@@ -472,8 +485,9 @@ def draw_var_encoder() -> Figure:
 
 
 # ---- checks and saving ----------------------------------------------------------------------
-def check_layout(fig: Figure, margin_px: float = 6.0) -> None:
-    """Raise if a label leaves the canvas or two labels overlap (clipped or unreadable)."""
+def check_layout(fig: Figure, margin_px: float = 6.0, gap_px: float = 4.0) -> None:
+    """Raise if a label leaves the canvas or two labels overlap or come closer than
+    ``gap_px`` (clipped, unreadable, or read as one label)."""
     renderer = fig.canvas.get_renderer()
     width, height = fig.bbox.width, fig.bbox.height
     boxes = []
@@ -486,9 +500,11 @@ def check_layout(fig: Figure, margin_px: float = 6.0) -> None:
             raise ValueError(f"label {t.get_text()!r} is clipped: {bb} in {width}x{height}")
         boxes.append((t.get_text(), bb))
     for i, (a, bb_a) in enumerate(boxes):
+        grown = bb_a.expanded(1.0, 1.0).padded(gap_px / 2)
         for b, bb_b in boxes[i + 1 :]:
-            if bb_a.overlaps(bb_b):
-                raise ValueError(f"labels {a!r} and {b!r} overlap")
+            if grown.overlaps(bb_b.padded(gap_px / 2)):
+                raise ValueError(f"labels {a!r} and {b!r} overlap or are closer than "
+                                 f"{gap_px:g} px")  # fmt: skip
 
 
 def save(fig: Figure, path: Path) -> Path:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
 import matplotlib
+import matplotlib.colors
+import matplotlib.text
 import numpy as np
 import pytest
 import torch
@@ -121,3 +124,58 @@ def test_layout_check_catches_clipped_and_overlapping_labels():
 def test_command_line_usage(capsys):
     assert F.main([]) == 2
     assert "usage: python -m aelib.figures OUTPUT_FOLDER" in capsys.readouterr().err
+
+
+def test_layout_check_wants_a_gap_between_labels():
+    """Labels that touch (the old over/undercomplete titles did) read as one label."""
+    with F.style():
+        fig, ax = F.canvas(4.0, 1.0)
+        F.text(ax, 1.0, 0.5, "left", ha="right")
+        F.text(ax, 1.0 + 2 / F.DPI, 0.5, "right", ha="left")  # 2 px apart
+        with pytest.raises(ValueError, match="closer than"):
+            F.check_layout(fig)
+        fig, ax = F.canvas(4.0, 1.0)
+        F.text(ax, 1.0, 0.5, "left", ha="right")
+        F.text(ax, 1.0 + 10 / F.DPI, 0.5, "right", ha="left")  # 10 px apart
+        F.check_layout(fig)
+
+
+def labels(fig) -> list[tuple[str, float, float, str]]:
+    """(text, x, y, colour) of every label, in the canvas' inches."""
+    out = []
+    for t in fig.findobj(matplotlib.text.Text):
+        if t.get_visible() and t.get_text():
+            x, y = t.get_position()
+            out.append((t.get_text(), x, y, matplotlib.colors.to_hex(t.get_color())))
+    return out
+
+
+def test_over_and_undercomplete_names_the_code_z_and_the_maps_g_and_h():
+    """Notation (CONTRIBUTING.md): h is the decoder, so the middle layer is the code z."""
+    with F.style():
+        fig = F.draw_over_and_undercomplete()
+    found = labels(fig)
+    bottom = sorted((x, s) for s, x, y, _ in found if y < 0.6)  # the row under the networks
+    assert [s for _, s in bottom] == ["$x$", "$g$", "$z$", "$h$", r"$\hat{x}$"] * 2
+    colours = {s: c for s, _, y, c in found if y < 0.6}
+    assert colours["$g$"] == F.PALETTE["encoder"].lower()
+    assert colours["$h$"] == F.PALETTE["decoder"].lower()
+    texts = [s for s, *_ in found]
+    assert r"$\dim z < \dim x$" in texts and r"$\dim z > \dim x$" in texts
+    assert not any(re.search(r"\bh\s*[<>]", s) for s in texts)
+
+
+@pytest.mark.parametrize("name", DIAGRAMS)
+def test_diagrams_use_the_course_notation(name):
+    """N(., .) is written \\mathcal{N}; the VAE's sigma is exp(g_2); no code called h."""
+    with F.style():
+        fig = F.DRAW[name]()
+    texts = [s for s, *_ in labels(fig)]
+    for s in texts:
+        assert not re.search(r"(?<!mathcal\{)\bN\(", s), f"{name}: {s!r} should use \\mathcal{{N}}"
+        assert "h <" not in s and "h >" not in s, f"{name}: {s!r} calls the code h"
+    if name == "var_encoder.png":
+        assert r"$\sigma = \exp(g_2)$" in texts and "$g_1$" in texts and r"$\mu$" in texts
+        assert any(r"\zeta \sim \mathcal{N}(0, I)" in s for s in texts)
+    if name == "Encoders.png":
+        assert "noise $z$" in texts  # G's input, as in the notation table
