@@ -106,6 +106,28 @@ def image_batch(x: Any, name: str = "x", who: str = "aelib") -> Tensor:
     return x
 
 
+def image_like(x: Any, name: str, who: str) -> Tensor:
+    """Images to show: (B, 1, H, W), (B, H, W), (B, H*W) with a square H*W, or one (1, H, W)."""
+    tensor(x, name, who, "a torch.Tensor of images")
+    shape = tuple(x.shape)
+    square = x.dim() == 2 and round(shape[1] ** 0.5) ** 2 == shape[1]
+    if not ((x.dim() == 4 and shape[1] == 1) or x.dim() == 3 or square) or x.numel() == 0:
+        raise ValueError(
+            f"{who}: {name} has shape {shape}; expected images shaped (B, 1, H, W), (B, H, W) "
+            "or (B, H*W)" + (": use x[:, :1] for the first channel." if x.dim() == 4 else ".")
+        )
+    return x
+
+
+def single_image(x: Any, name: str, who: str, s_img: int = 28) -> Tensor:
+    """One image, any of (1, 1, s, s), (1, s, s), (s, s), (s*s,)."""
+    tensor(x, name, who, "a torch.Tensor holding one image")
+    if x.numel() != s_img * s_img:
+        raise ValueError(f"{who}: {name} has shape {_shape(x)}; expected one {s_img}x{s_img} "
+                         f"image, for example ds.x_test[0] of shape (1, {s_img}, {s_img}).")
+    return x
+
+
 def values_in_unit_range(x: Tensor, name: str, who: str) -> None:
     """All values finite and in [0, 1] (pixel intensities), or a ValueError with the fix."""
     lo, hi = (float(v) for v in torch.aminmax(x.detach()))  # NaN propagates into both

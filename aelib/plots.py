@@ -15,6 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from . import checks
 from .runtime import device_of
 
 TAB10 = plt.get_cmap("tab10")
@@ -22,6 +23,7 @@ TAB10 = plt.get_cmap("tab10")
 
 def to_numpy_images(x: Tensor) -> np.ndarray:
     """(B, 1, H, W) or (B, H*W) tensor, any device -> (B, H, W) float array."""
+    checks.image_like(x, "x", "aelib.plots")
     x = x.detach().to("cpu", torch.float32)
     if x.dim() == 2:  # (B, 784) -> (B, 28, 28)
         side = int(round(x.shape[1] ** 0.5))
@@ -82,6 +84,8 @@ def plot_latent(
     title: str | None = None,
 ) -> Axes:
     """Scatter 2-D codes coloured by class, with a legend of class names (02)."""
+    checks.points(codes, "codes", "plot_latent", dims=2)
+    labels is None or checks.labels(labels, len(codes), "labels", "plot_latent")
     z = codes.detach().to("cpu", torch.float32).numpy()
     if z.ndim != 2 or z.shape[1] != 2:
         raise ValueError(f"plot_latent draws 2-D codes shaped (N, 2); got {z.shape}.")
@@ -128,6 +132,7 @@ def normal_quantile_grid(n: int = 15, eps: float = 0.05) -> Tensor:
 @torch.no_grad()
 def decode(decoder: Callable[[Tensor], Tensor], z: Tensor, batch_size: int = 4096) -> Tensor:
     """Decode codes on the decoder's own device; return CPU images."""
+    checks.points(z, "z", "aelib.plots.decode")
     device = device_of(decoder)
     was_training = getattr(decoder, "training", False)
     if hasattr(decoder, "eval"):

@@ -77,3 +77,21 @@ def test_the_public_entry_points_check_their_input(isolated):
         aelib.setup(seed="0", plots=False)
     with pytest.raises(TypeError, match="torch.nn.Module as model"):
         aelib.load_checkpoint("model.pt", "model.pt")
+
+
+def test_plots_and_widgets_check_their_input():
+    from aelib import models, plots, widgets
+
+    with pytest.raises(ValueError, match=r"plot_latent: codes must have shape \(N, 2\); got"):
+        plots.plot_latent(torch.zeros(5, 3))
+    with pytest.raises(TypeError, match=r"labels must hold integer classes.*labels.long\(\)"):
+        plots.plot_latent(torch.zeros(5, 2), torch.zeros(5))
+    with pytest.raises(ValueError, match="decode: z contains NaN"):
+        plots.decode(models.Decoder(), torch.full((3, 2), float("nan")))
+    with pytest.raises(ValueError, match=r"x has shape \(2, 3, 28, 28\).*x\[:, :1\]"):
+        plots.image_grid(torch.zeros(2, 3, 28, 28))
+    with pytest.raises(TypeError, match="torch.Tensor of latent codes as codes, got list"):
+        widgets.latent_explorer(models.Decoder(), [[0.0, 0.0]])
+    with pytest.raises(ValueError, match=r"x_b has shape \(2, 1, 28, 28\); expected one 28x28"):
+        widgets.interpolation_explorer(models.Autoencoder(), torch.rand(1, 28, 28),
+                                       torch.rand(2, 1, 28, 28))  # fmt: skip
