@@ -160,8 +160,9 @@ def _non_finite(desc: str, losses: Tensor, epoch: int, num_epochs: int, hint: st
     cause = ("the loss function returns it for this data from the very first batch: look for "
              "a log of 0, a division by 0 or a square root of a negative number, and for NaN "
              "or infinite inputs" if first else
-             f"it was finite for {epoch * len(losses) + i} batches before, so training "
-             f"diverged: {hint}")  # fmt: skip
+             f"it was finite for {epoch * len(losses) + i} batch"
+             f"{'es' if epoch * len(losses) + i > 1 else ''} before, so training diverged: "
+             f"{hint}")  # fmt: skip
     return (f"{desc}: training stopped, the loss became {float(losses[i])} at epoch {epoch + 1} "
             f"of {num_epochs}, batch {i + 1} of {len(losses)}. Likely cause: {cause}. The "
             "model's weights may be non-finite now: build it again before retraining. "

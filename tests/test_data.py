@@ -246,14 +246,19 @@ def file_server(files: dict[str, bytes], cut: dict[str, int] | None = None):
 @pytest.fixture
 def online(isolated, monkeypatch):
     """Downloads allowed, to the fake servers only; the gz files and their real MD5 sums."""
-    from torchvision import datasets
-
     monkeypatch.delenv("AELIB_OFFLINE")
     monkeypatch.setenv("no_proxy", "127.0.0.1")
     gz = {f"{k}.gz": gzip.compress(v, mtime=0) for k, v in make_idx_set(12, 6).items()}
-    monkeypatch.setattr(datasets.FashionMNIST, "resources",
+    monkeypatch.setitem(D._RESOURCES, "fashion-mnist",
                         [(k, hashlib.md5(v).hexdigest()) for k, v in gz.items()])  # fmt: skip
     return gz
+
+
+def test_the_mirrors_and_checksums_are_torchvisions():
+    from torchvision import datasets
+
+    for name, cls in (("fashion-mnist", datasets.FashionMNIST), ("mnist", datasets.MNIST)):
+        assert D._MIRRORS[name] == cls.mirrors and D._RESOURCES[name] == cls.resources
 
 
 def nothing_written(root: Path) -> bool:
