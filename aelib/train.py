@@ -79,13 +79,15 @@ def summary(name: str, history: History, cached: bool = False, planned: int | No
     seconds = f"{history.seconds:.0f} s" if history.seconds >= 10 else f"{history.seconds:.1f} s"
     if not history.loss:
         return f"{name}: no complete epoch ({seconds})"
-    terms = ", ".join(f"{k} {v[-1]:.4g}" for k, v in list(history.terms.items())[:4])
+    terms = ", ".join(f"{k} {v[-1]:.4g}" for k, v in history.terms.items()
+                      if v[-1] != history.loss[-1])  # fit_gan: the loss is g_loss  # fmt: skip
     loss = f"final loss {history.loss[-1]:.4g}" + (f" ({terms})" if terms else "")
     if history.interrupted:
         of = f" of {planned}" if planned else ""
         return f"{name}: interrupted after {len(history.loss)}{of} epochs, {loss}, {seconds}"
     where = " (loaded from the cache)" if cached else ""
-    return f"{name}: {len(history.loss)} epochs, {loss}, trained in {seconds}{where}"
+    epochs = f"{len(history.loss)} epoch{'s' if len(history.loss) != 1 else ''}"
+    return f"{name}: {epochs}, {loss}, trained in {seconds}{where}"
 
 
 class _Progress:

@@ -57,10 +57,10 @@ print(json.dumps({
 """
 
 
-def snapshot(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, tuple[int, int]]:
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file (bytecode caches included) with its size and mtime."""
     return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in sorted(folder.rglob("*"))
-            if p.is_file() and not any(s in p.parts for s in skip)}  # fmt: skip
+            for p in sorted(folder.rglob("*")) if p.is_file()}  # fmt: skip
 
 
 def run(code: str, env: dict[str, str], cwd: Path, *args: str) -> dict:
@@ -110,7 +110,7 @@ def test_an_installed_copy_works_outside_the_checkout(installed, tmp_path):
     teacher = run(STUDENT, {**env, "AELIB_CACHE_DIR": str(shared_cache)}, elsewhere, "teacher")
     assert teacher["aelib"].startswith(str(installed)) and teacher["passed"]
     os.chmod(shared_cache, 0o555)
-    package = snapshot(installed, skip=("__pycache__",))
+    package = snapshot(installed)
     shared = snapshot(shared_cache), snapshot(shared_data)
     try:
         student = run(STUDENT, {**env, "AELIB_SHARED_CACHE": str(shared_cache)}, elsewhere,
@@ -126,7 +126,7 @@ def test_an_installed_copy_works_outside_the_checkout(installed, tmp_path):
     own = home / ".cache" / "aelib" / "checkpoints"
     assert student["cache"] == str(own) and student["data"] == str(home / ".local/share/aelib")
     assert [p.name.split("-")[0] for p in own.glob("*.pt")] == ["mine"]
-    assert snapshot(installed, skip=("__pycache__",)) == package
+    assert snapshot(installed) == package
     assert (snapshot(shared_cache), snapshot(shared_data)) == shared
     assert not list(elsewhere.iterdir())  # nothing in the current folder either
 
@@ -142,9 +142,9 @@ def test_an_installed_copy_prepares_its_data_in_the_users_folder(installed, tmp_
                AELIB_OFFLINE="1")
     code = ("import json, aelib; ds = aelib.load_dataset(); "
             "print(json.dumps({'n': len(ds.x_train), 'data': str(aelib.data.data_dir())}))")
-    package = snapshot(installed, skip=("__pycache__",))
+    package = snapshot(installed)
     out = run(code, env, elsewhere)
     raw = home / ".local" / "share" / "aelib" / "FashionMNIST" / "raw"
     assert out == {"n": 12, "data": str(home / ".local" / "share" / "aelib")}
     assert len(list(raw.glob("*-ubyte"))) == 4
-    assert snapshot(installed, skip=("__pycache__",)) == package
+    assert snapshot(installed) == package

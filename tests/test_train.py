@@ -203,6 +203,9 @@ def test_summary_line_names_epochs_loss_and_time():
     v = T.History([300.0, 258.5], {"recon": [290.0, 252.2], "kl": [10.0, 6.31]}, False, 3.21)
     assert T.summary("vae", v) == ("vae: 2 epochs, final loss 258.5 (recon 252.2, kl 6.31), "
                                    "trained in 3.2 s")  # fmt: skip
+    g = T.History([1.9], {"d_loss": [0.78], "g_loss": [1.9], "d_real": [0.74]}, False, 45.0)
+    assert T.summary("gan", g) == ("gan: 1 epoch, final loss 1.9 (d_loss 0.78, d_real 0.74), "
+                                   "trained in 45 s")  # fmt: skip
     i = T.History([0.5], {}, True, 1.0)
     assert T.summary("ae", i, planned=5) == ("ae: interrupted after 1 of 5 epochs, final loss "
                                              "0.5, 1.0 s")  # fmt: skip
@@ -229,9 +232,20 @@ def test_a_saved_notebook_keeps_the_summary_line_not_a_frozen_bar(tmp_path):
     """What nbconvert/nbclient store: the bar's display is updated to the summary line."""
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
+    seen = []  # what a live front end (JupyterLab) receives while the cell runs
+
+    class Client(nbclient.NotebookClient):
+        def process_message(self, msg, cell, cell_index):
+            if msg["msg_type"] in ("display_data", "update_display_data"):
+                seen.append((msg["msg_type"], sorted(msg["content"]["data"])))
+            return super().process_message(msg, cell, cell_index)
+
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(NOTEBOOK_CELL)])
-    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    Client(nb, timeout=120, kernel_name="python3",
+           resources={"metadata": {"path": str(tmp_path)}}).execute()
+    widget = "application/vnd.jupyter.widget-view+json"
+    assert seen[0] == ("display_data", [widget, "text/plain"])  # the live tqdm widget bar
+    assert seen[-1] == ("update_display_data", ["text/plain"])  # replaced by the summary
     outputs = nb.cells[0].outputs
     texts = [o.get("data", {}).get("text/plain", "") + o.get("text", "") for o in outputs]
     assert not any("0%|" in t or "it/s" in t or "batch/s" in t for t in texts), texts
