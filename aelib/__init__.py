@@ -1,7 +1,8 @@
 """aelib: the helpers that the autoencoder notebooks share.
 
 Submodules load on first use, so ``import aelib`` costs little more than ``import torch``:
-``aelib.data``, ``aelib.models``, ``aelib.losses``, ``aelib.train``, ``aelib.plots``.
+``aelib.data``, ``aelib.models``, ``aelib.losses``, ``aelib.train``, ``aelib.cache``,
+``aelib.plots``. Settings (``AELIB_*`` environment variables) are read by ``aelib.settings``.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ __all__ = ["setup", "get_device", "seed_everything", "load_dataset", "fit", "fit
            "train_or_load", "save_checkpoint", "load_checkpoint"]  # fmt: skip
 
 _SUBMODULES = {
-    "data", "models", "losses", "train", "plots", "widgets", "figures", "exercises", "zoo",
+    "data", "models", "losses", "train", "cache", "plots", "widgets", "figures", "exercises",
+    "zoo", "checks", "settings", "files",
 }
 _SHORTCUTS = {
     "load_dataset": "data", "Dataset": "data", "DataError": "data",
-    "fit": "train", "fit_gan": "train", "train_or_load": "train", "History": "train",
-    "save_checkpoint": "train", "load_checkpoint": "train", "CheckpointError": "train",
+    "fit": "train", "fit_gan": "train", "History": "train", "NonFiniteLossError": "train",
+    "train_or_load": "cache", "save_checkpoint": "cache", "load_checkpoint": "cache",
+    "CheckpointError": "cache", "SettingsError": "settings",
 }  # fmt: skip
 
 

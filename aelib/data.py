@@ -1,32 +1,46 @@
 """Datasets as in-memory tensors, resolved offline-first (introduced in 01_dimension_reduction).
 
-Resolution order for ``fashion-mnist`` and ``mnist``, each step reported in one line:
+Resolution order for ``fashion-mnist`` and ``mnist``:
 
-1. ``AELIB_DATA_DIR`` (default: ``data/`` in the repository) already holds the raw files;
-2. a system copy (Debian/Ubuntu: ``apt-get install dataset-fashion-mnist``), decompressed
-   into the data directory;
-3. torchvision's download;
-4. the offline fallback ``digits`` (scikit-learn's 8x8 digits upsampled to 28x28), with a
+1. a shared read-only data folder (``AELIB_SHARED_DATA``) that holds the raw files: read
+   in place, never written;
+2. the data folder (``AELIB_DATA_DIR``; default ``data/`` in a checkout of the repository,
+   else the per-user data folder, ``~/.local/share/aelib`` on Linux) already holds them;
+3. a system copy (Debian/Ubuntu: ``apt-get install dataset-fashion-mnist``), decompressed
+   into the data folder;
+4. a download (torchvision's mirrors, or ``AELIB_DATA_MIRROR``), each connection given up
+   after ``AELIB_DOWNLOAD_TIMEOUT`` seconds without an answer (default 10);
+5. the offline fallback ``digits`` (scikit-learn's 8x8 digits upsampled to 28x28), with a
    notice that says what failed. ``AELIB_STRICT_DATA=1`` makes that an error instead.
 
+Routine steps are logged at INFO (``aelib.setup(verbose=True)`` shows them); the download
+and the fallback are notices (WARNING), shown by default. A folder that cannot be written
+(read-only, full, a file in its place) is a ``DataError`` that names it and the cause.
 ``AELIB_DATASET`` picks the dataset when ``load_dataset`` is called without a name.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
+import logging
 import os
-import shutil
+import socket
 import tempfile
+import urllib.error
+import urllib.request
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-DATASETS = ("fashion-mnist", "mnist", "digits")
+from . import settings as _settings
+from .files import atomic_write, why
+from .settings import DATASETS, REPO_ROOT
+
 DEFAULT_DATASET = "fashion-mnist"
-REPO_ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger("aelib.data")
 
 FASHION_CLASSES = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -38,6 +52,26 @@ DIGIT_CLASSES = [str(i) for i in range(10)]
 _IDX = {
     "fashion-mnist": ("FashionMNIST", ["/usr/share/datasets/fashion-mnist"]),
     "mnist": ("MNIST", ["/usr/share/datasets/mnist"]),
+}
+# torchvision's mirrors and MD5 sums (torchvision 0.29), kept here so that a download
+# attempt does not import torchvision: with no network the fallback comes 1-2 s sooner
+_MIRRORS = {
+    "fashion-mnist": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
+    "mnist": ["https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"],
+}
+_RESOURCES = {
+    "fashion-mnist": [
+        ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+        ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
+        ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
+        ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
+    ],
+    "mnist": [
+        ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+        ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
+        ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
+        ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
+    ],
 }
 _FILES = {  # name -> (magic number, number of dimensions)
     "train-images-idx3-ubyte": (0x0803, 3),
@@ -85,20 +119,29 @@ def shown(path: str | os.PathLike) -> str:
         return str(p)
 
 
-def _say(message: str) -> None:
-    print(f"aelib.data: {message}", flush=True)
-
-
 def data_dir(root: str | os.PathLike | None = None) -> Path:
-    """The folder that holds (or will hold) the raw files: ``root``, ``AELIB_DATA_DIR`` or data/."""
-    return Path(root or os.environ.get("AELIB_DATA_DIR") or REPO_ROOT / "data")
+    """The folder that holds (or will hold) the raw files: ``root``, ``AELIB_DATA_DIR`` or default.
+
+    The default is ``data/`` in a checkout of the repository, else the per-user data folder
+    (platformdirs; ``~/.local/share/aelib`` on Linux): never inside an installed package.
+    """
+    if root is not None:
+        return Path(root).expanduser()
+    return _settings.current().data_dir or _settings.default_data_dir()
 
 
 def _system_dirs(name: str) -> list[Path]:
-    override = os.environ.get("AELIB_SYSTEM_DATA_DIR")
+    override = _settings.current().system_data_dirs
     if override is not None:  # tests and unusual installs; empty string means "none"
-        return [Path(p) for p in override.split(os.pathsep) if p]
+        return list(override)
     return [Path(p) for p in _IDX[name][1]]
+
+
+def _unwritable(folder: Path, exc: OSError) -> DataError:
+    return DataError(
+        f"Cannot write the data folder {folder}: {why(exc)}. Set AELIB_DATA_DIR to a folder "
+        "you can write, or AELIB_SHARED_DATA to a folder that already holds the raw files."
+    )
 
 
 def check_idx_file(path: Path, raw_name: str) -> None:
@@ -133,19 +176,43 @@ def check_idx_file(path: Path, raw_name: str) -> None:
         )
 
 
-def _decompress_into(source: Path, target: Path) -> None:
+class _SourceError(Exception):
+    """Reading the compressed source failed (not writing the target)."""
+
+
+def _decompress_into(source: Path, target: Path, what: str = "system copy") -> None:
     """Decompress a .gz file atomically: a half-written file never has the final name."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     try:
-        with gzip.open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
-        os.replace(tmp, target)
-    except (OSError, EOFError, zlib.error) as exc:
-        Path(tmp).unlink(missing_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _unwritable(target.parent, exc) from None
+
+    def write(dst) -> None:
+        try:
+            src = gzip.open(source, "rb")
+        except OSError as exc:
+            raise _SourceError(why(exc)) from None
+        with src:
+            while True:
+                try:
+                    chunk = src.read(1 << 20)
+                except (OSError, EOFError, zlib.error) as exc:
+                    raise _SourceError(f"{type(exc).__name__}: {exc}") from None
+                if not chunk:
+                    break
+                dst.write(chunk)  # an OSError here is the target's (a full disk)
+
+    try:
+        atomic_write(target, write)
+    except _SourceError as exc:
+        fix = ("The system copy is damaged: reinstall it (apt-get install --reinstall "
+               "dataset-fashion-mnist)." if what == "system copy" else
+               "The downloaded file is damaged: run again to download it again.")  # fmt: skip
+        raise DataError(f"Cannot decompress {source}: {exc}. {fix}") from None
+    except OSError as exc:
         raise DataError(
-            f"Cannot decompress {source}: {exc}. The system copy is damaged: reinstall it "
-            "(apt-get install --reinstall dataset-fashion-mnist)."
+            f"Cannot write {target}: {why(exc)}. Free some space, or set AELIB_DATA_DIR to "
+            "another folder."
         ) from None
 
 
@@ -167,19 +234,78 @@ def _from_system_copy(name: str, raw: Path) -> str | None:
     return None
 
 
-def _download(name: str, root: Path, raw: Path) -> None:
-    """torchvision's download into a scratch folder, moved into place only when complete."""
-    from torchvision import datasets
+_USER_AGENT = "aelib (torchvision's dataset mirrors)"
 
-    cls = getattr(datasets, _IDX[name][0])
-    root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=root, prefix=".download-") as scratch:
-        cls(scratch, train=True, download=True)
-        got = Path(scratch) / _IDX[name][0] / "raw"
-        raw.mkdir(parents=True, exist_ok=True)
-        for raw_name in _FILES:
-            if not (raw / raw_name).exists():
-                os.replace(got / raw_name, raw / raw_name)
+
+class _DownloadFailed(Exception):
+    """Every mirror failed for one file; the message lists each URL with its cause."""
+
+
+def _describe_download_error(exc: BaseException, timeout: float) -> str:
+    """The real cause of a failed download, in words (the whole message, not its first line)."""
+    reason: object = exc
+    if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
+        reason = exc.reason
+    if isinstance(reason, (TimeoutError, socket.timeout)):
+        return f"{type(exc).__name__}: no answer within {timeout:g} s (AELIB_DOWNLOAD_TIMEOUT)"
+    if isinstance(reason, socket.gaierror):
+        return (f"{type(exc).__name__}: the host name cannot be resolved ({reason.strerror}): "
+                "no network?")  # fmt: skip
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTPError: HTTP {exc.code} {exc.reason}"
+    text = " / ".join(line.strip() for line in str(reason).splitlines() if line.strip())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _fetch(url: str, dest: Path, md5: str, timeout: float) -> None:
+    """Download ``url`` to ``dest``; every connect and read gives up after ``timeout`` s."""
+    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+    digest, size = hashlib.md5(usedforsecurity=False), 0
+    with urllib.request.urlopen(request, timeout=timeout) as response, open(dest, "wb") as f:
+        expected = response.headers.get("Content-Length")
+        while chunk := response.read(1 << 16):
+            f.write(chunk)
+            digest.update(chunk)
+            size += len(chunk)
+    if expected is not None and size != int(expected):
+        raise ConnectionError(f"the connection closed after {size:,} of {int(expected):,} bytes")
+    if digest.hexdigest() != md5:
+        raise ValueError(f"the file's MD5 checksum is {digest.hexdigest()}, expected {md5}")
+
+
+def _download(name: str, root: Path, raw: Path) -> None:
+    """Fetch the missing .gz files into a scratch folder, then decompress them into ``raw``.
+
+    All or nothing: the scratch folder (and any partial file in it) is removed whatever
+    happens, and a raw file appears only when every download succeeded.
+    """
+    config = _settings.current()
+    mirrors = list(config.data_mirrors) or _MIRRORS[name]
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        scratch_dir = tempfile.TemporaryDirectory(dir=root, prefix=".download-")
+    except OSError as exc:
+        raise _unwritable(root, exc) from None
+    with scratch_dir as scratch:
+        fetched = []
+        for gz_name, md5 in _RESOURCES[name]:
+            raw_name = gz_name.removesuffix(".gz")
+            if (raw / raw_name).exists():
+                continue
+            errors = []
+            for mirror in mirrors:
+                try:
+                    _fetch(f"{mirror}{gz_name}", Path(scratch) / gz_name, md5,
+                           config.download_timeout)  # fmt: skip
+                    break
+                except (OSError, ValueError, urllib.error.URLError) as exc:
+                    errors.append(f"{mirror}{gz_name}: "
+                                  f"{_describe_download_error(exc, config.download_timeout)}")
+            else:
+                raise _DownloadFailed("; ".join(errors))
+            fetched.append((Path(scratch) / gz_name, raw / raw_name))
+        for source, target in fetched:
+            _decompress_into(source, target, what="download")
 
 
 def _read_idx(name: str, root: Path) -> tuple[torch.Tensor, ...]:
@@ -210,34 +336,59 @@ def _to_float(images: torch.Tensor) -> torch.Tensor:
     return images.unsqueeze(1).to(torch.float32).div_(255.0)
 
 
+def _from_shared(name: str) -> tuple[Path, Path] | None:
+    """(root, raw folder) of the first shared read-only folder that holds all raw files."""
+    for root in _settings.current().shared_data:
+        raw = root / _IDX[name][0] / "raw"
+        present, missing = _raw_status(raw)
+        if not missing:
+            return root, raw
+        if present:
+            log.info("%s: the shared folder %s lacks %s; not using it", name, raw,
+                     ", ".join(missing))  # fmt: skip
+    return None
+
+
 def _load_idx(name: str, root: Path) -> Dataset:
     folder = _IDX[name][0]
     raw = root / folder / "raw"
+    shared = _from_shared(name)
     present, missing = _raw_status(raw)
-    if not missing:
+    if shared is not None:
+        root, raw = shared
+        where = f"{raw} (shared folder, read in place)"
+        log.info("%s: reading the shared copy in %s", name, raw)
+    elif not missing:
         where = f"{shown(raw)} (already in the data folder)"
-        _say(f"{name}: found the raw files in {shown(raw)}")
+        log.info("%s: found the raw files in %s", name, shown(raw))
     else:
         if present:
-            _say(f"{name}: {shown(raw)} lacks {', '.join(missing)}; looking for the rest elsewhere")
+            log.info("%s: %s lacks %s; looking for the rest elsewhere", name, shown(raw),
+                     ", ".join(missing))  # fmt: skip
         failures = []
         where = None
         system = _from_system_copy(name, raw)
         if system:
             where = f"{system} (system copy, decompressed to {shown(raw)})"
-            _say(f"{name}: using the system copy in {system}, decompressed to {shown(raw)}")
+            log.info("%s: using the system copy in %s, decompressed to %s", name, system,
+                     shown(raw))  # fmt: skip
         else:
-            failures.append(f"no system copy in {', '.join(map(str, _system_dirs(name)))}")
-            if os.environ.get("AELIB_OFFLINE") == "1":
-                failures.append("download skipped (AELIB_OFFLINE=1)")
+            dirs = ", ".join(map(str, _system_dirs(name))) or "none configured"
+            failures.append(f"no system copy ({dirs})")
+            if _settings.current().offline:
+                failures.append("download skipped (AELIB_OFFLINE is set)")
             else:
-                _say(f"{name}: no local copy; downloading with torchvision into {shown(root)}")
+                log.info("%s: no local copy; downloading it once into %s", name, shown(root))
                 try:
                     _download(name, root, raw)
-                    where = f"{shown(raw)} (downloaded by torchvision)"
+                    where = f"{shown(raw)} (downloaded)"
+                except DataError:  # a folder we cannot write: the user must act
+                    raise
+                except _DownloadFailed as exc:
+                    failures.append(f"download failed: {exc}")
                 except Exception as exc:  # noqa: BLE001 - any download failure means offline
-                    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                    failures.append(f"download failed ({type(exc).__name__}: {reason})")
+                    cause = _describe_download_error(exc, _settings.current().download_timeout)
+                    failures.append(f"download failed ({cause})")
         if where is None:
             return _fallback(name, failures, raw)
     x_train, y_train, x_test, y_test = _read_idx(name, root)
@@ -254,10 +405,11 @@ def _fallback(name: str, failures: list[str], raw: Path) -> Dataset:
         f"To get {name}: install the system copy (apt-get install dataset-fashion-mnist), "
         f"put the four idx files in {shown(raw)}, or run once with network access."
     )
-    why = "; ".join(failures)
-    if os.environ.get("AELIB_STRICT_DATA") == "1":
-        raise DataError(f"{name} is not available: {why}. {fix} (AELIB_STRICT_DATA=1 is set.)")
-    _say(f"NOTICE: {name} is not available ({why}); using the 'digits' fallback. {fix}")
+    reasons = "; ".join(failures)
+    if _settings.current().strict_data:
+        raise DataError(f"{name} is not available: {reasons}. {fix} (AELIB_STRICT_DATA is set.)")
+    log.warning("NOTICE: %s is not available (%s); using the 'digits' fallback. %s", name,
+                reasons, fix)  # fmt: skip
     return load_digits()
 
 
@@ -284,7 +436,9 @@ def load_digits(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
 
 def load_dataset(name: str | None = None, root: str | os.PathLike | None = None) -> Dataset:
     """Load a dataset as in-memory tensors (see the module docstring for the resolution order)."""
-    name = (name or os.environ.get("AELIB_DATASET") or DEFAULT_DATASET).lower().strip()
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"load_dataset: name must be a string, got {type(name).__name__}.")
+    name = (name or _settings.current().dataset or DEFAULT_DATASET).lower().strip()
     if name not in DATASETS:
         raise ValueError(
             f"Unknown dataset {name!r}. Choose one of {', '.join(DATASETS)} "

@@ -13,33 +13,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from .checks import check_codes, check_images  # the shape checks every forward runs
+
+__all__ = ["check_codes", "check_images"]  # re-exported: they lived here before aelib.checks
 HDIM = (100, 50)
-
-
-def check_images(x: Tensor, s_img: int, who: str) -> Tensor:
-    """Flatten a batch of images to (B, s_img*s_img), or raise a ValueError that says why."""
-    n = s_img * s_img
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{who} expects a torch.Tensor of images, got {type(x).__name__}.")
-    if x.dim() < 2 or x[0].numel() != n:
-        hint = " Add the batch dimension with x.unsqueeze(0)." if x.numel() == n else ""
-        raise ValueError(
-            f"{who} expects a batch of {s_img}x{s_img} images, shaped (B, 1, {s_img}, {s_img}) "
-            f"or (B, {n}); got {tuple(x.shape)}.{hint}"
-        )
-    return torch.flatten(x, start_dim=1)  # (B, 1, 28, 28) -> (B, 784)
-
-
-def check_codes(z: Tensor, latent_dims: int, who: str) -> Tensor:
-    """Check a batch of latent codes is (B, latent_dims), or raise a ValueError that says why."""
-    if not isinstance(z, Tensor):
-        raise TypeError(f"{who} expects a torch.Tensor of codes, got {type(z).__name__}.")
-    if z.dim() != 2 or z.shape[1] != latent_dims:
-        hint = " Add the batch dimension with z.unsqueeze(0)." if z.shape == (latent_dims,) else ""
-        raise ValueError(
-            f"{who} expects codes shaped (B, {latent_dims}); got {tuple(z.shape)}.{hint}"
-        )
-    return z
 
 
 class Encoder(nn.Module):

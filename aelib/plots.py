@@ -25,6 +25,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
+from . import checks
 from .runtime import device_of
 
 # Petroff's 10-colour sequence (M. A. Petroff, "Accessible Color Sequences for Data
@@ -51,6 +52,7 @@ def class_color(k: int) -> str:
 
 def to_numpy_images(x: Tensor) -> np.ndarray:
     """(B, 1, H, W) or (B, H*W) tensor, any device -> (B, H, W) float array."""
+    checks.image_like(x, "x", "aelib.plots")
     x = x.detach().to("cpu", torch.float32)
     if x.dim() == 2:  # (B, 784) -> (B, 28, 28)
         side = int(round(x.shape[1] ** 0.5))
@@ -159,6 +161,8 @@ def plot_latent(
     ``axis_labels`` names the two coordinates, e.g. ``(r"$\\mu_1$", r"$\\mu_2$")`` for a VAE's
     means; the legend sits outside the axes, to the right (``legend=False`` leaves it out).
     """
+    checks.points(codes, "codes", "plot_latent", dims=2)
+    labels is None or checks.labels(labels, len(codes), "labels", "plot_latent")
     z = codes.detach().to("cpu", torch.float32).numpy()
     if z.ndim != 2 or z.shape[1] != 2:
         raise ValueError(f"plot_latent draws 2-D codes shaped (N, 2); got {z.shape}.")
@@ -210,6 +214,7 @@ def normal_quantile_grid(n: int = 15, eps: float = 0.05) -> Tensor:
 @torch.no_grad()
 def decode(decoder: Callable[[Tensor], Tensor], z: Tensor, batch_size: int = 4096) -> Tensor:
     """Decode codes on the decoder's own device; return CPU images."""
+    checks.points(z, "z", "aelib.plots.decode")
     device = device_of(decoder)
     was_training = getattr(decoder, "training", False)
     if hasattr(decoder, "eval"):

@@ -34,6 +34,7 @@ import torch
 from PIL import Image as PILImage
 from torch import Tensor
 
+from . import checks
 from .runtime import device_of
 
 Decoder = Callable[[Tensor], Tensor]
@@ -314,6 +315,8 @@ def latent_explorer(
     prior: tuple[float, float] = (-3.0, 3.0),
 ) -> LatentExplorer:
     """Walk a 2-D latent space: ranges from ``codes``, or from ``prior`` for a VAE or GAN (02)."""
+    codes is None or checks.points(codes, "codes", "latent_explorer", dims=2)
+    labels is None or codes is None or checks.labels(labels, len(codes), who="latent_explorer")
     return LatentExplorer(decoder, codes, labels, class_names, prior)
 
 
@@ -402,6 +405,7 @@ class InterpolationExplorer(W.VBox):
 
 def interpolation_explorer(model: Any, x_a: Tensor, x_b: Tensor) -> InterpolationExplorer:
     """Walk from one image to another through the latent space, with the pixel blend (02, 06)."""
+    [checks.single_image(x, n, "interpolation_explorer") for n, x in (("x_a", x_a), ("x_b", x_b))]
     return InterpolationExplorer(model, x_a, x_b)
 
 

@@ -14,9 +14,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import models
+from .cache import train_or_load
 from .data import Dataset
 from .losses import vae_loss
-from .train import History, train_or_load
+from .train import History
 
 
 def ae_loss(model: nn.Module, x: Tensor) -> Tensor:
@@ -53,6 +54,8 @@ def build(name: str, seed: int = 0) -> nn.Module:
     """A freshly initialised model of recipe ``name`` (same initial weights for the same seed)."""
     if name not in RECIPES:
         raise ValueError(f"Unknown model {name!r}; choose one of {', '.join(RECIPES)}.")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"aelib.zoo.build: seed must be an int, got {seed!r}.")
     torch.manual_seed(seed)
     return RECIPES[name]["model"]()
 
@@ -60,10 +63,17 @@ def build(name: str, seed: int = 0) -> nn.Module:
 def pretrained(
     name: str, dataset: Dataset, device: torch.device | str | None = None, progress: bool = True
 ) -> tuple[nn.Module, History]:
-    """The recipe's model trained on ``dataset`` (from the cache when it was trained before)."""
-    from .runtime import get_device
+    """The recipe's model trained on ``dataset`` (from the cache when it was trained before).
 
-    model = build(name).to(device or get_device())
+    ``progress=False`` trains (or loads) silently: no bar and no summary line.
+    """
+    from .runtime import check_device, get_device
+
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"aelib.zoo.pretrained expects a Dataset (aelib.load_dataset()) as "
+                        f"dataset, got {type(dataset).__name__}.")  # fmt: skip
+    device = check_device(str(device), "device") if device is not None else get_device()
+    model = build(name).to(device)
     recipe = RECIPES[name]
     history = train_or_load(
         name, model, dataset.x_train, recipe["loss_fn"], gan=name == "gan",

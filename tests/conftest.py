@@ -53,7 +53,8 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("AELIB_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("AELIB_SYSTEM_DATA_DIR", "")
     monkeypatch.setenv("AELIB_OFFLINE", "1")
-    for var in ("AELIB_DATASET", "AELIB_STRICT_DATA"):
+    for var in ("AELIB_DATASET", "AELIB_STRICT_DATA", "AELIB_SHARED_DATA", "AELIB_SHARED_CACHE",
+                "AELIB_DATA_MIRROR", "AELIB_DOWNLOAD_TIMEOUT", "AELIB_RETRAIN"):
         monkeypatch.delenv(var, raising=False)
     return tmp_path
 

@@ -1,10 +1,24 @@
-"""aelib.data: resolution order, provenance and clear errors, on idx files made here."""
+"""aelib.data: resolution order, provenance and clear errors, on idx files made here.
+
+Downloads go to fake servers on 127.0.0.1 (AELIB_DATA_MIRROR): one that accepts and never
+answers, one that hangs up midway, one that serves good files.
+"""
 
 from __future__ import annotations
 
+import errno
+import gzip
+import hashlib
+import http.server
+import logging
 import os
+import socket
+import stat
 import subprocess
 import sys
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.error import URLError
 
@@ -15,6 +29,16 @@ import aelib
 from aelib import data as D
 from tests.conftest import in_ci, make_idx_set, write_raw
 
+
+@pytest.fixture
+def logs(caplog):
+    caplog.set_level(logging.INFO, logger="aelib")
+    return caplog
+
+
+def notices(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
 SYSTEM_FMNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
@@ -22,7 +46,7 @@ def raw_dir(root: Path, folder: str = "FashionMNIST") -> Path:
     return root / "data" / folder / "raw"
 
 
-def test_loads_raw_files_from_the_data_dir(isolated, capsys):
+def test_loads_raw_files_from_the_data_dir(isolated, logs):
     write_raw(raw_dir(isolated), make_idx_set(24, 8))
     ds = D.load_dataset("fashion-mnist")
     assert ds.x_train.shape == (24, 1, 28, 28) and ds.x_test.shape == (8, 1, 28, 28)
@@ -31,7 +55,7 @@ def test_loads_raw_files_from_the_data_dir(isolated, capsys):
     assert ds.y_train.dtype == torch.int64 and ds.y_train.shape == (24,)
     assert ds.classes[0] == "T-shirt/top" and len(ds.classes) == 10
     assert "24 train / 8 test" in ds.source and "data folder" in ds.source
-    assert "found the raw files" in capsys.readouterr().out
+    assert "found the raw files" in logs.text and not notices(logs)  # INFO: not shown by default
 
 
 def test_pixels_match_the_file_bytes(isolated):
@@ -50,35 +74,37 @@ def test_mnist_uses_its_own_folder_and_digit_names(isolated):
     assert ds.source.startswith("MNIST: 6 train / 2 test")
 
 
-def test_system_copy_is_decompressed_into_the_data_dir(isolated, monkeypatch, capsys):
+def test_system_copy_is_decompressed_into_the_data_dir(isolated, monkeypatch, logs):
     system = write_raw(isolated / "system", make_idx_set(10, 4), gz=True)
     monkeypatch.setenv("AELIB_SYSTEM_DATA_DIR", str(system))
     ds = D.load_dataset()
     assert len(ds.x_train) == 10 and "system copy" in ds.source
     assert (raw_dir(isolated) / "t10k-images-idx3-ubyte").exists()
     assert not list(raw_dir(isolated).glob("*.part"))  # no half-written files left
-    assert "using the system copy" in capsys.readouterr().out
+    assert "using the system copy" in logs.text
+    logs.clear()
     D.load_dataset()  # second time: read straight from the data dir
-    assert "found the raw files" in capsys.readouterr().out
+    assert "found the raw files" in logs.text
 
 
-def test_a_missing_split_is_completed_from_the_system_copy(isolated, monkeypatch, capsys):
+def test_a_missing_split_is_completed_from_the_system_copy(isolated, monkeypatch, logs):
     files = make_idx_set(10, 4)
     write_raw(raw_dir(isolated), {k: v for k, v in files.items() if k.startswith("train")})
     system = write_raw(isolated / "system", files, gz=True)
     monkeypatch.setenv("AELIB_SYSTEM_DATA_DIR", str(system))
     ds = D.load_dataset()
     assert len(ds.x_test) == 4
-    assert "lacks t10k-images-idx3-ubyte" in capsys.readouterr().out
+    assert "lacks t10k-images-idx3-ubyte" in logs.text
 
 
-def test_a_missing_split_without_copies_falls_back_naming_the_file(isolated, capsys):
+def test_a_missing_split_without_copies_falls_back_naming_the_file(isolated, logs):
     files = make_idx_set(10, 4)
     write_raw(raw_dir(isolated), {k: v for k, v in files.items() if k.startswith("train")})
     ds = D.load_dataset()
-    out = capsys.readouterr().out
     assert ds.name == "digits"
-    assert "t10k-labels-idx1-ubyte" in out and "NOTICE" in out
+    assert "t10k-labels-idx1-ubyte" in logs.text
+    (notice,) = notices(logs)
+    assert notice.startswith("NOTICE: fashion-mnist is not available")
 
 
 def test_truncated_file_names_the_file_and_the_fix(isolated):
@@ -125,7 +151,7 @@ def test_corrupt_system_copy_is_reported(isolated, monkeypatch):
     assert not (raw_dir(isolated) / "train-images-idx3-ubyte").exists()
 
 
-def test_unreachable_download_falls_back_with_a_notice(isolated, monkeypatch, capsys):
+def test_unreachable_download_falls_back_with_a_notice(isolated, monkeypatch, logs):
     monkeypatch.delenv("AELIB_OFFLINE")
     calls = []
 
@@ -135,31 +161,216 @@ def test_unreachable_download_falls_back_with_a_notice(isolated, monkeypatch, ca
 
     monkeypatch.setattr(D, "_download", offline)
     ds = D.load_dataset()
-    out = capsys.readouterr().out
     assert calls == ["fashion-mnist"] and ds.name == "digits"
-    assert "download failed (URLError" in out and "apt-get install dataset-fashion-mnist" in out
+    notice = notices(logs)[-1]
+    assert "download failed (URLError: [Errno -3] Temporary failure in name resolution)" in notice
+    assert "apt-get install dataset-fashion-mnist" in notice
 
 
-def test_strict_mode_turns_the_fallback_into_an_error(isolated, monkeypatch):
-    monkeypatch.setenv("AELIB_STRICT_DATA", "1")
+@pytest.mark.parametrize("value", ["1", "true", "YES", "On"])
+def test_strict_mode_turns_the_fallback_into_an_error(isolated, monkeypatch, value):
+    monkeypatch.setenv("AELIB_STRICT_DATA", value)
     with pytest.raises(D.DataError, match="fashion-mnist is not available.*AELIB_STRICT_DATA"):
         D.load_dataset()
 
 
-def test_download_writes_nothing_when_it_fails_midway(isolated, monkeypatch):
-    """A failed download leaves no partial files where the next run would trust them."""
+def test_offline_accepts_true_as_well(isolated, monkeypatch, logs):
+    monkeypatch.setenv("AELIB_OFFLINE", "True")
+    monkeypatch.setattr(D, "_download", lambda *a: pytest.fail("downloaded although offline"))
+    assert D.load_dataset().name == "digits"
+    assert "download skipped (AELIB_OFFLINE is set)" in notices(logs)[-1]
+
+
+# ------------------------------------------------------------------ downloads, fake servers
+
+
+@contextmanager
+def silent_server():
+    """Accepts connections on 127.0.0.1 and never sends a byte (a network that drops packets)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    srv.settimeout(0.05)
+    conns, stop = [], threading.Event()
+
+    def run():
+        while not stop.is_set():
+            try:
+                conns.append(srv.accept()[0])
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{srv.getsockname()[1]}/", conns
+    finally:
+        stop.set()
+        thread.join()
+        for c in conns:
+            c.close()
+        srv.close()
+
+
+@contextmanager
+def file_server(files: dict[str, bytes], cut: dict[str, int] | None = None):
+    """Serves ``files`` on 127.0.0.1; a name in ``cut`` hangs up after that many bytes."""
+    cut = cut or {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server API
+            name = self.path.lstrip("/")
+            if name not in files:
+                self.send_error(404)
+                return
+            data = files[name]
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: cut.get(name, len(data))])
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}/"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def online(isolated, monkeypatch):
+    """Downloads allowed, to the fake servers only; the gz files and their real MD5 sums."""
     monkeypatch.delenv("AELIB_OFFLINE")
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    gz = {f"{k}.gz": gzip.compress(v, mtime=0) for k, v in make_idx_set(12, 6).items()}
+    monkeypatch.setitem(D._RESOURCES, "fashion-mnist",
+                        [(k, hashlib.md5(v).hexdigest()) for k, v in gz.items()])  # fmt: skip
+    return gz
+
+
+def test_the_mirrors_and_checksums_are_torchvisions():
     from torchvision import datasets
 
-    def broken(self):
-        raw = Path(self.raw_folder)
-        raw.mkdir(parents=True, exist_ok=True)
-        (raw / "train-images-idx3-ubyte").write_bytes(b"partial")
-        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+    for name, cls in (("fashion-mnist", datasets.FashionMNIST), ("mnist", datasets.MNIST)):
+        assert D._MIRRORS[name] == cls.mirrors and D._RESOURCES[name] == cls.resources
 
-    monkeypatch.setattr(datasets.FashionMNIST, "download", broken)
-    assert D.load_dataset().name == "digits"
-    assert not (raw_dir(isolated) / "train-images-idx3-ubyte").exists()
+
+def nothing_written(root: Path) -> bool:
+    """No raw file, no scratch folder, no partial file anywhere under the data folder."""
+    return not [p for p in root.rglob("*") if p.is_file() or p.name.startswith(".download-")]
+
+
+def test_a_server_that_never_answers_times_out_and_falls_back(online, isolated, monkeypatch,
+                                                              logs):  # fmt: skip
+    monkeypatch.setenv("AELIB_DOWNLOAD_TIMEOUT", "0.5")
+    with silent_server() as (url, conns):
+        monkeypatch.setenv("AELIB_DATA_MIRROR", url)
+        start = time.perf_counter()
+        ds = D.load_dataset()
+        took = time.perf_counter() - start
+        assert conns, "the download never reached the server"
+    assert ds.name == "digits" and took < 10  # one file tried, 0.5 s, then the fallback
+    notice = notices(logs)[-1]
+    assert f"{url}train-images-idx3-ubyte.gz: TimeoutError: no answer within 0.5 s" in notice
+    assert "AELIB_DOWNLOAD_TIMEOUT" in notice
+    assert nothing_written(isolated / "data")
+
+
+def test_a_download_cut_midway_leaves_no_partial_file(online, isolated, monkeypatch, logs):
+    with file_server(online, cut={"t10k-images-idx3-ubyte.gz": 10}) as url:
+        monkeypatch.setenv("AELIB_DATA_MIRROR", url)
+        assert D.load_dataset().name == "digits"
+    size = len(online["t10k-images-idx3-ubyte.gz"])
+    assert f"the connection closed after 10 of {size:,} bytes" in notices(logs)[-1]
+    assert nothing_written(isolated / "data")  # the two files before it are not kept either
+
+
+def test_a_download_with_a_wrong_checksum_is_refused(online, isolated, monkeypatch, logs):
+    bad = {**online, "train-labels-idx1-ubyte.gz": gzip.compress(b"\x00" * 100)}
+    with file_server(bad) as url:
+        monkeypatch.setenv("AELIB_DATA_MIRROR", url)
+        assert D.load_dataset().name == "digits"
+    assert "MD5 checksum" in notices(logs)[-1] and nothing_written(isolated / "data")
+
+
+def test_a_good_download_is_used_and_the_next_mirror_is_tried(online, isolated, monkeypatch,
+                                                              logs):  # fmt: skip
+    with file_server({}) as empty, file_server(online) as url:  # the first mirror: 404
+        monkeypatch.setenv("AELIB_DATA_MIRROR", f"{empty},{url}")
+        ds = D.load_dataset()
+    assert ds.name == "fashion-mnist" and len(ds.x_train) == 12 and "downloaded" in ds.source
+    assert sorted(p.name for p in raw_dir(isolated).iterdir()) == sorted(
+        k.removesuffix(".gz") for k in online)
+    assert not list((isolated / "data").glob(".download-*"))
+
+
+# ----------------------------------------------------- folders that cannot be written, disks
+
+
+@pytest.mark.parametrize("blocker", ["data", "parent"])
+def test_a_data_folder_that_cannot_be_created_is_explained(isolated, monkeypatch, blocker):
+    """A file where the folder (or its parent) should be: what root cannot write either."""
+    system = write_raw(isolated / "system", make_idx_set(10, 4), gz=True)
+    monkeypatch.setenv("AELIB_SYSTEM_DATA_DIR", str(system))
+    if blocker == "data":
+        (isolated / "data").write_text("not a folder")
+        cause = "Not a directory"
+    else:
+        (isolated / "ro").write_text("not a folder")
+        monkeypatch.setenv("AELIB_DATA_DIR", str(isolated / "ro" / "data"))
+        cause = "Not a directory"
+    with pytest.raises(D.DataError, match=f"Cannot write the data folder .*: {cause}. Set "
+                                          "AELIB_DATA_DIR"):  # fmt: skip
+        D.load_dataset()
+
+
+def test_a_full_disk_while_decompressing_is_not_called_a_damaged_copy(isolated, monkeypatch):
+    system = write_raw(isolated / "system", make_idx_set(10, 4), gz=True)
+    monkeypatch.setenv("AELIB_SYSTEM_DATA_DIR", str(system))
+
+    def full(src, dst):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(aelib.files.os, "replace", full)
+    with pytest.raises(D.DataError) as err:
+        D.load_dataset()
+    assert "No space left on device. Free some space" in str(err.value)
+    assert "damaged" not in str(err.value)
+    assert not list((isolated / "data").rglob("*.part"))
+
+
+def test_a_shared_read_only_data_folder_is_read_in_place(isolated, monkeypatch, logs):
+    shared = isolated / "shared"
+    write_raw(shared / "FashionMNIST" / "raw", make_idx_set(10, 4))
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in shared.rglob("*") if p.is_file()}
+    os.chmod(shared, 0o555)
+    monkeypatch.setenv("AELIB_SHARED_DATA", str(shared))
+    try:
+        ds = D.load_dataset()
+    finally:
+        os.chmod(shared, 0o755)
+    assert ds.name == "fashion-mnist" and len(ds.x_train) == 10 and "shared folder" in ds.source
+    after = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in shared.rglob("*") if p.is_file()}
+    assert after == before and not (isolated / "data").exists()  # nothing written anywhere
+
+
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o002, 0o664)])
+def test_decompressed_files_get_the_users_umask(isolated, monkeypatch, mask, mode):
+    system = write_raw(isolated / "system", make_idx_set(10, 4), gz=True)
+    monkeypatch.setenv("AELIB_SYSTEM_DATA_DIR", str(system))
+    old = os.umask(mask)
+    try:
+        D.load_dataset()
+    finally:
+        os.umask(old)
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in raw_dir(isolated).iterdir()}
+    assert modes == {mode}
 
 
 def test_env_var_picks_the_dataset_and_bad_names_are_explained(isolated, monkeypatch):
@@ -202,8 +413,9 @@ def test_command_line_fallback_and_strict_error(tmp_path):
     env = {"AELIB_DATA_DIR": str(tmp_path), "AELIB_SYSTEM_DATA_DIR": "", "AELIB_OFFLINE": "1"}
     ok = _run("import aelib; ds = aelib.load_dataset(); print(ds.name, len(ds.x_train))", **env)
     assert ok.returncode == 0, ok.stderr
-    assert "NOTICE: fashion-mnist is not available" in ok.stdout
-    assert ok.stdout.strip().endswith("digits 1438")
+    assert ok.stderr.startswith("aelib.data: NOTICE: fashion-mnist is not available")
+    assert len(ok.stderr.strip().splitlines()) == 1  # one line, nothing else
+    assert ok.stdout.strip() == "digits 1438"
     bad = _run("import aelib; aelib.load_dataset()", AELIB_STRICT_DATA="1", **env)
     assert bad.returncode != 0
     assert "aelib.data.DataError: fashion-mnist is not available" in bad.stderr

@@ -95,6 +95,10 @@ def test_linear_autoencoder_and_gan_shapes():
         (lambda: M.Autoencoder().decoder, torch.rand(2), r"codes shaped \(B, 2\).*unsqueeze"),
         (lambda: M.Autoencoder().decoder, torch.rand(4, 3), r"codes shaped \(B, 2\); got \(4, 3\)"),
         (lambda: M.GAN().discriminator, torch.rand(5, 100), r"got \(5, 100\)"),
+        # (B, 28, 28) used to pass as (B, 784) and then broadcast against (B, 1, 28, 28)
+        (lambda: M.Autoencoder(), torch.rand(5, 28, 28), r"got \(5, 28, 28\).*unsqueeze\(1\)"),
+        (lambda: M.VarAutoencoder(), torch.rand(1, 28, 28), r"got \(1, 28, 28\).*unsqueeze\(0\)"),
+        (lambda: M.LinearAutoencoder().encode, torch.rand(5, 2, 28, 28), r"got \(5, 2, 28, 28\)"),
     ],
 )
 def test_wrong_shapes_get_a_clear_error(make, bad, match):
@@ -105,3 +109,12 @@ def test_wrong_shapes_get_a_clear_error(make, bad, match):
 def test_non_tensor_input_is_explained():
     with pytest.raises(TypeError, match="expects a torch.Tensor"):
         M.Autoencoder()([[0.0] * 784])
+
+
+@pytest.mark.parametrize("x, match", [
+    ((torch.rand(2, 1, 28, 28) * 255).to(torch.uint8), r"dtype torch.uint8.*x.float\(\) / 255"),
+    (torch.zeros(2, 784, dtype=torch.int64), r"dtype torch.int64.*x.float\(\)"),
+])  # fmt: skip
+def test_integer_images_are_explained(x, match):
+    with pytest.raises(TypeError, match=match):
+        M.Autoencoder()(x)

@@ -80,3 +80,25 @@ def test_top_level_layout():
     for name in ("notebooks", "aelib", "image", "tests", "benchmarks", "environment.yml",
                  "README.md", "pyproject.toml", "Makefile", ".ci/run"):  # fmt: skip
         assert (ROOT / name).exists(), name
+
+
+def test_every_package_of_aelib_is_configured_for_a_non_editable_install():
+    """setuptools' find with these patterns must reach every folder that has an __init__.py."""
+    from setuptools import find_packages
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = set(find_packages(str(ROOT), **config["packages"]["find"]))
+    on_disk = {str(p.parent.relative_to(ROOT)).replace("/", ".")
+               for p in (ROOT / "aelib").rglob("__init__.py")}  # fmt: skip
+    assert on_disk == found and "aelib.exercises" in found
+
+
+def test_binder_reads_postbuild_next_to_environment_yml():
+    """repo2docker ignores the root files when a binder/ folder exists."""
+    post = ROOT / "postBuild"
+    assert not (ROOT / "binder").exists() and not (ROOT / ".binder").exists()
+    assert post.stat().st_mode & 0o111, "postBuild must be executable"
+    lines = [ln for ln in post.read_text().splitlines() if ln and not ln.startswith("#")]
+    assert lines[0] == "set -euo pipefail" and lines[-1] == "python -m aelib.zoo"
+    assert "AELIB_STRICT_DATA=1" in post.read_text()
+    assert "-e ." in (ROOT / "environment.yml").read_text()  # postBuild runs from a checkout
