@@ -1219,12 +1219,18 @@ def output_to_terminal(stream: Any = None) -> Iterator[None]:
         displays = capture_output(stdout=False, stderr=False, display=True)
     except ImportError:  # plain Python: nothing is displayed anyway
         displays = contextlib.nullcontext()
+    notebook_stderr = sys.stderr
     try:
         with contextlib.redirect_stdout(target), contextlib.redirect_stderr(target), displays:
             yield
     finally:
         for h, old in moved:
             h.setStream(old)
+        # a handler made inside the block (a module imported there) would keep the target
+        for lg in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+            for h in getattr(lg, "handlers", []):
+                if isinstance(h, logging.StreamHandler) and h.stream is target:
+                    h.setStream(notebook_stderr)
         with contextlib.suppress(Exception):
             target.flush()
         if opened is not None:

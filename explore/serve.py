@@ -12,9 +12,10 @@ What it does, and why:
   localhost (jupyter_server's check, which Voila turns off by default): a web page cannot
   reach the server through DNS rebinding. A Content-Security-Policy lets the page load
   nothing from outside 127.0.0.1, and the page template requests nothing from outside.
-* Shuts down the kernel of a closed page: a kernel with no open page that has been idle
-  for ``--idle-timeout`` seconds is stopped (checked every ``--cull-interval`` seconds);
-  a kernel that a page still holds is never stopped. At most ``--max-kernels`` pages
+* Shuts down the kernel of a closed page: the page asks for it when it is closed or
+  reloaded (the template's pagehide handler), and a kernel with no open page that has
+  been idle for ``--idle-timeout`` seconds is stopped (checked every ``--cull-interval``
+  seconds), for pages that vanish without asking; a page that is open keeps its kernel. At most ``--max-kernels`` pages
   (about 1 GB each) run at once; one more gets a "503: too many pages" answer.
 * Refuses to run as root unless ALLOW_ROOT=1 (as Jupyter refuses without --allow-root).
 * Uses Jupyter folders of its own (build/jupyter) and the app's own page template

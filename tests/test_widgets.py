@@ -347,6 +347,18 @@ def test_output_to_terminal_takes_prints_warnings_and_log_records(capsys):
     assert terminal.getvalue().splitlines() == ["a print", "a log record", "to stderr"]
 
 
+def test_a_log_handler_made_inside_the_block_does_not_keep_the_terminal():
+    log = logging.getLogger("aelib.test-widgets-late")
+    terminal = io.StringIO()
+    with AW.output_to_terminal(terminal):
+        handler = logging.StreamHandler()  # made while sys.stderr is the terminal
+        log.addHandler(handler)
+    try:
+        assert handler.stream is sys.stderr
+    finally:
+        log.removeHandler(handler)
+
+
 def test_latent_explorer_rejects_other_latent_sizes():
     with pytest.raises(ValueError, match="2-D latent space"):
         AW.latent_explorer(models.Autoencoder(latent_dims=3).decoder)

@@ -315,7 +315,15 @@ def test_at_most_max_kernels_pages_and_a_closed_page_s_kernel_stops(app, browser
     status, _, body = app.request("")
     assert status == 503 and b"Too many explorer pages" in body, (status, body[:300])
     assert app.kernel_processes() == MAX_KERNELS, "the refused request started no kernel"
-    other.close()  # like a closed tab: no unload handlers run
+    other.goto("about:blank")  # leaving (or reloading) the page stops its kernel at once
+    t0 = time.monotonic()
+    while app.has_kernel(theirs):
+        assert time.monotonic() - t0 < 10, "the page left, its kernel stayed"
+        time.sleep(0.2)
+    other.goto(app.url, wait_until="commit", timeout=120_000)
+    other.wait_for_selector("body.aelib-live", timeout=240_000)
+    theirs = kernel_id(other)
+    other.close()  # a page that vanishes without unload handlers (a crash): the culler
     t0 = time.monotonic()
     while app.has_kernel(theirs):
         assert time.monotonic() - t0 < IDLE_S + CULL_S + 15, "the kernel outlived its page"
