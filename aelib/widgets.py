@@ -670,12 +670,18 @@ class LatentExplorer(_Picture, W.VBox):
                      "slider first); click or drag on the scatter to jump there.")  # fmt: skip
         self.help = _help(help_text)
         gap = "1.2vw" if presentation else "8px"
-        preset_box = W.VBox(buttons, layout=W.Layout(align_items="stretch", flex="0 0 auto"))
+        # presentation: a column beside the scatter, using a wide screen; else a row below
+        preset_box = (W.VBox(buttons, layout=W.Layout(align_items="stretch", flex="0 0 auto"))
+                      if presentation else
+                      W.HBox(buttons, layout=W.Layout(flex_flow="row wrap")))  # fmt: skip
         preset_box.add_class("aelib-presets")
-        row = W.HBox([captioned(self.image, "decoded h(z)"), plot, preset_box],
+        row = W.HBox([captioned(self.image, "decoded h(z)"), plot]
+                     + ([preset_box] if presentation else []),
                      layout=W.Layout(align_items="center", grid_gap=gap, width="100%"))  # fmt: skip
         sliders = W.HBox([self.z1, self.z2], layout=W.Layout(width="100%", grid_gap=gap))
-        super().__init__([_style(), row, sliders, W.HBox([self.caption]), self.help, self.click],
+        below = [] if presentation else [preset_box]
+        super().__init__([_style(), row, sliders, *below, W.HBox([self.caption]), self.help,
+                          self.click],
                          layout=W.Layout(width="100%") if presentation else W.Layout())  # fmt: skip
         self.add_class("aelib-explorer")
         self.add_class("aelib-latent-explorer")
@@ -846,7 +852,8 @@ class CompareExplorer(_Picture, W.VBox):
                 box = W.Box([view, marker])
                 box.add_class("aelib-plot")
                 parts.append(box)
-            parts.append(self.codes_text[n])
+            if self.standardized:  # each model's own z; otherwise the readout says it
+                parts.append(self.codes_text[n])
             panels.append(W.VBox(parts, layout=W.Layout(align_items="center")))
         self.caption = _readout(_z_text(self.z, sym))
         for s in (self.z1, self.z2):

@@ -211,7 +211,8 @@ def test_presets_jump_to_their_codes_and_reset_returns(labelled):
     assert ex.z != first, "each press draws a new sample"
     ex.jump("reset")
     assert ex.z == start and np.array_equal(pixels(ex.image.value), image0)
-    kinds = {c for b in ex.children[1].children[2].children for c in b._dom_classes}
+    presets = next(w for w in ex.children if "aelib-presets" in w._dom_classes)
+    kinds = {c for b in presets.children for c in b._dom_classes}
     assert {"aelib-preset-class", "aelib-preset-gap", "aelib-preset-prior",
             "aelib-preset-reset"} <= kinds  # fmt: skip
 
