@@ -218,6 +218,11 @@ def visible_step(decoder: Decoder, z: Tensor, axis: int, span: float) -> float:
     return ladder[-1]
 
 
+def _digits(step: float) -> int:
+    """Decimals that show a multiple of ``step`` exactly (at least 2): 0.005 -> 3."""
+    return max(2, -math.floor(math.log10(step) + 1e-9))
+
+
 def _snap(value: float, step: float) -> float:
     return round(round(value / step) * step, 10)
 
@@ -229,7 +234,7 @@ def _slider(name: str, lo: float, hi: float, value: float | None = None, steps: 
     step = step or _nice_step(hi - lo, steps)
     lo, hi = math.floor(lo / step + 1e-9) * step, math.ceil(hi / step - 1e-9) * step
     value = (lo + hi) / 2 if value is None else min(max(value, lo), hi)
-    digits = max(2, -math.floor(math.log10(step) + 1e-9))
+    digits = _digits(step)
     layout = (W.Layout(width="auto", flex="1 1 0") if presentation
               else W.Layout(width="360px"))  # fmt: skip
     return W.FloatSlider(
@@ -469,8 +474,8 @@ def _range_of(codes: Tensor | None, k: int, prior: tuple[float, float]) -> tuple
     return (round(lo - pad, 2), round(hi + pad, 2))
 
 
-def _z_text(z: Sequence[float], name: str = "z") -> str:
-    return f"<code>{name} = (" + ", ".join(f"{v:+.2f}" for v in z) + ")</code>"
+def _z_text(z: Sequence[float], name: str = "z", digits: int = 2) -> str:
+    return f"<code>{name} = (" + ", ".join(f"{v:+.{digits}f}" for v in z) + ")</code>"
 
 
 # -------------------------------------------------------------------------- presets
@@ -635,7 +640,8 @@ class LatentExplorer(_Picture, W.VBox):
         self.marker.add_class("aelib-marker")
         plot = W.Box([self.scatter_view, self.marker])
         plot.add_class("aelib-plot")
-        self.caption = _readout(_z_text(self.z))
+        self.digits = max(_digits(s.step) for s in (self.z1, self.z2))  # as the sliders show
+        self.caption = _readout(_z_text(self.z, digits=self.digits))
         self.click = W.Text(value="", continuous_update=True, layout=W.Layout(display="none"))
         self.click.add_class("aelib-click")
         self.click.observe(self._on_click, names="value")
@@ -743,7 +749,7 @@ class LatentExplorer(_Picture, W.VBox):
             left, top = self.scatter.position(z)
             with self.marker.layout.hold_sync():
                 self.marker.layout.left, self.marker.layout.top = left, top
-            self.caption.value = _z_text(z)
+            self.caption.value = _z_text(z, digits=self.digits)
 
 
 def latent_explorer(
@@ -855,7 +861,8 @@ class CompareExplorer(_Picture, W.VBox):
             if self.standardized:  # each model's own z; otherwise the readout says it
                 parts.append(self.codes_text[n])
             panels.append(W.VBox(parts, layout=W.Layout(align_items="center")))
-        self.caption = _readout(_z_text(self.z, sym))
+        self.digits = max(_digits(s.step) for s in (self.z1, self.z2))
+        self.caption = _readout(_z_text(self.z, sym, self.digits))
         for s in (self.z1, self.z2):
             s.observe(self.update, names="value")
         self._muted = False
@@ -957,7 +964,7 @@ class CompareExplorer(_Picture, W.VBox):
                         marker.layout.left, marker.layout.top = left, top
             for n, text in self.codes_text.items():
                 text.value = _z_text(self.z_of(n))
-            self.caption.value = _z_text(self.z, "u" if self.standardized else "z")
+            self.caption.value = _z_text(self.z, "u" if self.standardized else "z", self.digits)
 
 
 def compare_explorer(

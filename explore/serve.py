@@ -15,8 +15,9 @@ What it does, and why:
 * Shuts down the kernel of a closed page: the page asks for it when it is closed or
   reloaded (the template's pagehide handler), and a kernel with no open page that has
   been idle for ``--idle-timeout`` seconds is stopped (checked every ``--cull-interval``
-  seconds), for pages that vanish without asking; a page that is open keeps its kernel. At most ``--max-kernels`` pages
-  (about 1 GB each) run at once; one more gets a "503: too many pages" answer.
+  seconds), for pages that vanish without asking; a page that is open keeps its kernel.
+  At most ``--max-kernels`` pages (about 1 GB each) run at once; one more gets a "503: too
+  many pages" answer.
 * Refuses to run as root unless ALLOW_ROOT=1 (as Jupyter refuses without --allow-root).
 * Uses Jupyter folders of its own (build/jupyter) and the app's own page template
   (explore/voila/templates/aelib), so a user's Jupyter configuration cannot change it.

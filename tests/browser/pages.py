@@ -63,13 +63,16 @@ class Move:
 
 
 def _wait_for_kernel(page, root, slider: int, value: float, timeout_s: float) -> None:
-    """Wait until the kernel's own readout, z = (+z1, +z2), shows ``value``: it handled it."""
+    """Wait until the kernel's own readout, z = (+z1, +z2), shows ``value``: it handled it.
+
+    The readout shows as many decimals as the slider's readout, so the two agree exactly.
+    """
     page.wait_for_function(
         """([el, k, want]) => {
              const z = (el.textContent.match(/[+-]\\d+\\.\\d+/g) || [])[k];
-             return z !== undefined && parseFloat(z) === want;
+             return z !== undefined && Math.abs(parseFloat(z) - want) < 1e-9;
            }""",
-        arg=[root.locator(".aelib-readout").element_handle(), slider, round(value, 2)],
+        arg=[root.locator(".aelib-readout").element_handle(), slider, value],
         timeout=timeout_s * 1e3,
     )
 
