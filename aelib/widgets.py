@@ -578,6 +578,8 @@ class LatentExplorer(_Picture, W.VBox):
     "codes": a normal with the codes' mean and standard deviation per coordinate; default
     "codes" when codes are given) and back to the start. Arrow keys move by the smallest
     round step that visibly changes the image (``visible_step``), Page Up / Down by five.
+    ``presentation`` sizes it for a projector and is meant for the app's page (notebook 09
+    under ``make explore``), whose script also turns clicks on the scatter into jumps.
     """
 
     def __init__(
@@ -672,8 +674,10 @@ class LatentExplorer(_Picture, W.VBox):
             self.presets["reset"] = self.start
             buttons.append(self._button("reset", "reset", "back to the median code"))
         units = units or ("the codes' own units" if z is not None else "the prior's units")
+        # clicks reach the kernel through the app's page script (presentation is for the app)
+        jump = "; click or drag on the scatter to jump there" if presentation else ""
         help_text = (f"z in {units}. {_steps_text(self.steps, ('z₁', 'z₂'))} (click a "
-                     "slider first); click or drag on the scatter to jump there.")  # fmt: skip
+                     f"slider first){jump}.")  # fmt: skip
         self.help = _help(help_text)
         gap = "1.2vw" if presentation else "8px"
         # presentation: a column beside the scatter, using a wide screen; else a row below

@@ -71,7 +71,7 @@ def app(chromium_path, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(browser, app):
+def app_page(browser, app):
     """The app at 1920x1080; what it showed before its kernel ran is kept in ``starting``."""
     page = new_page(browser, {"width": 1920, "height": 1080})
     t0 = time.monotonic()
@@ -105,14 +105,16 @@ def explorer(page, kind: str, n: int = 0):
     return page.locator(f".aelib-{kind}").nth(n)
 
 
-def test_the_committed_pictures_show_while_the_kernel_starts(page):
+def test_the_committed_pictures_show_while_the_kernel_starts(app_page):
+    page = app_page
     assert page.starting["live"] == 0, "not live before the kernel ran"
     assert page.starting["stills"] == EXPLORERS, "a still picture of each explorer"
     assert "sliders are unavailable" in page.starting["status"]
     assert page.locator("img.aelib-still:visible").count() == 0, "hidden once live"
 
 
-def test_at_1920x1080_text_is_large_and_images_are_at_least_400_px(page):
+def test_at_1920x1080_text_is_large_and_images_are_at_least_400_px(app_page):
+    page = app_page
     at_top(page, 1920, 1080)
     for what in (".widget-slider .widget-label", ".widget-readout", ".aelib-preset",
                  ".aelib-readout", ".aelib-help"):  # fmt: skip
@@ -131,7 +133,8 @@ def test_at_1920x1080_text_is_large_and_images_are_at_least_400_px(page):
     assert SCATTER_FONT_PX * scatter["height"] / SCATTER_PX >= 20, scatter
 
 
-def test_at_1280x720_the_first_decoded_image_is_inside_the_viewport(page):
+def test_at_1280x720_the_first_decoded_image_is_inside_the_viewport(app_page):
+    page = app_page
     at_top(page, 1280, 720)
     r = rect(page.locator("img.aelib-decoded").first)
     assert r["x"] >= 0 and r["y"] >= 0 and r["right"] <= 1280 and r["bottom"] <= 720, r
@@ -149,7 +152,8 @@ def _slider_values(root) -> list[float]:
     return [readout_value(readouts.nth(i).inner_text()) for i in range(2)]
 
 
-def test_clicking_or_dragging_on_the_scatter_jumps_to_that_code(page):
+def test_clicking_or_dragging_on_the_scatter_jumps_to_that_code(app_page):
+    page = app_page
     root = explorer(page, "latent-explorer")
     root.scroll_into_view_if_needed()
     scatter = rect(root.locator("img.aelib-scatter"))
@@ -182,7 +186,8 @@ def test_clicking_or_dragging_on_the_scatter_jumps_to_that_code(page):
     assert _slider_values(root) == pytest.approx(kernel_readout(root), abs=1e-6)
 
 
-def test_presets_move_the_code_and_reset_restores_it(page):
+def test_presets_move_the_code_and_reset_restores_it(app_page):
+    page = app_page
     root = explorer(page, "latent-explorer", 1)  # the VAE
     root.scroll_into_view_if_needed()
     root.locator(".aelib-preset-reset").click()
@@ -212,7 +217,8 @@ def shown_steps(text: str) -> list[tuple[float, float]]:
     return [(float(a), float(b)) for a, b in each]
 
 
-def test_arrow_keys_and_page_up_move_by_the_steps_shown(page):
+def test_arrow_keys_and_page_up_move_by_the_steps_shown(app_page):
+    page = app_page
     root = explorer(page, "latent-explorer")
     root.scroll_into_view_if_needed()
     step, coarse = shown_steps(root.locator(".aelib-help").inner_text())[0]
@@ -221,6 +227,8 @@ def test_arrow_keys_and_page_up_move_by_the_steps_shown(page):
     root.locator(".aelib-preset-reset").click()
     page.wait_for_timeout(500)
     z0, pixels0 = kernel_readout(root)[0], read_decoded(root)[0]
+    top = float(handle.get_attribute("aria-valuemax"))
+    assert z0 + step + coarse <= top, "room to move (the start is the median code)"
     for key, expected in (("ArrowRight", step), ("PageUp", step + coarse)):
         text = root.locator(".aelib-readout").inner_text()
         handle.focus()
@@ -232,7 +240,8 @@ def test_arrow_keys_and_page_up_move_by_the_steps_shown(page):
     root.locator(".aelib-preset-reset").click()
 
 
-def test_the_sliders_change_the_ae_decoding_and_every_compared_model(page):
+def test_the_sliders_change_the_ae_decoding_and_every_compared_model(app_page):
+    page = app_page
     move = move_and_return(page, explorer(page, "latent-explorer"), presses=3)
     assert move.every_image_changed_and_came_back, move
     root = explorer(page, "compare-explorer")
@@ -254,7 +263,8 @@ def test_the_sliders_change_the_ae_decoding_and_every_compared_model(page):
     handle.press("PageDown")
 
 
-def test_the_play_button_sweeps_the_interpolation_and_classes_choose_the_ends(page):
+def test_the_play_button_sweeps_the_interpolation_and_classes_choose_the_ends(app_page):
+    page = app_page
     root = explorer(page, "interpolation-player")
     root.scroll_into_view_if_needed()
     assert root.locator("img.aelib-strip").count() == 3, "AE, VAE and pixel blend strips"
@@ -271,7 +281,8 @@ def test_the_play_button_sweeps_the_interpolation_and_classes_choose_the_ends(pa
                            arg=[end.element_handle(), src], timeout=30_000)  # fmt: skip
 
 
-def test_the_page_shows_no_log_line_make_command_or_exercise(page):
+def test_the_page_shows_no_log_line_make_command_or_exercise(app_page):
+    page = app_page
     text = page.inner_text("body")
     for backstage in ("Loaded ", "cached", "aelib.data", "device:", "make ", "Exercise",
                       "Traceback", "WARNING", "http://", "token"):  # fmt: skip
@@ -279,11 +290,13 @@ def test_the_page_shows_no_log_line_make_command_or_exercise(page):
     assert page.locator("#rendered_cells .jp-RenderedText").count() == 0, "no stream output"
 
 
-def test_no_request_left_127_0_0_1(page):
+def test_no_request_left_127_0_0_1(app_page):
+    page = app_page
     assert external_requests(page) == []
 
 
-def test_a_request_without_the_token_gets_no_page_kernel_or_websocket(app, page):
+def test_a_request_without_the_token_gets_no_page_kernel_or_websocket(app, app_page):
+    page = app_page
     kernels = app.kernel_processes()
     assert kernels == 1, "the page's kernel"
     for path in ("", "?token=wrong"):
@@ -305,7 +318,8 @@ def test_a_request_without_the_token_gets_no_page_kernel_or_websocket(app, page)
     assert app.kernel_processes() == kernels
 
 
-def test_at_most_max_kernels_pages_and_a_closed_page_s_kernel_stops(app, browser, page):
+def test_at_most_max_kernels_pages_and_a_closed_page_s_kernel_stops(app, browser, app_page):
+    page = app_page
     other = new_page(browser, {"width": 1280, "height": 720})
     other.goto(app.url, wait_until="commit", timeout=120_000)
     other.wait_for_selector("body.aelib-live", timeout=240_000)
@@ -335,8 +349,9 @@ def test_at_most_max_kernels_pages_and_a_closed_page_s_kernel_stops(app, browser
     assert app.kernel_processes() == 1, "its process has ended"
 
 
-def test_when_the_kernel_stops_the_page_shows_the_pictures_and_says_so(app, page):
+def test_when_the_kernel_stops_the_page_shows_the_pictures_and_says_so(app, app_page):
     """Last: it stops the shared page's kernel."""
+    page = app_page
     at_top(page, 1920, 1080)
     status, _, _ = app.request(f"api/kernels/{kernel_id(page)}", method="DELETE")
     assert status == 204
