@@ -20,7 +20,7 @@ help:
 	@echo "make bench  - speed benchmarks (results in build/bench/)"
 	@echo "make figures - redraw the diagrams in image/"
 	@echo "make warm   - train every model the notebooks use, so a class starts instantly"
-	@echo "make explore - serve the latent explorer app on http://127.0.0.1:8866"
+	@echo "make explore - serve the latent explorer app (prints its address; PORT=8866)"
 	@echo "make lint   - ruff over aelib, tests, benchmarks and notebooks"
 
 setup: $(STAMP)
@@ -54,15 +54,13 @@ figures: $(STAMP)
 warm: $(STAMP)
 	$(PY) -m aelib.zoo
 
-# Voila with Jupyter folders of its own (build/jupyter): a user's Jupyter configuration
-# or old templates (some load require.js from a CDN) cannot change the app; it runs offline.
-JUPYTER_OWN := $(foreach d,config data runtime path ipython,$(CURDIR)/build/jupyter/$(d))
-explore: $(STAMP) warm
-	mkdir -p $(JUPYTER_OWN)
-	JUPYTER_CONFIG_DIR=$(CURDIR)/build/jupyter/config JUPYTER_DATA_DIR=$(CURDIR)/build/jupyter/data \
-	JUPYTER_RUNTIME_DIR=$(CURDIR)/build/jupyter/runtime JUPYTER_PATH=$(CURDIR)/build/jupyter/path \
-	IPYTHONDIR=$(CURDIR)/build/jupyter/ipython \
-	$(PY) -m voila notebooks/09_latent_explorer.ipynb --no-browser --port=8866 --Voila.ip=127.0.0.1
+# The explorer app (notebooks/09) under Voila, for a lecture hall: prints one address with a
+# secret token; 127.0.0.1 only; the kernels of closed pages stop; at most four pages at
+# once; Jupyter folders of its own (build/jupyter); refuses to run as root unless
+# ALLOW_ROOT=1. Trains the models first only if the cache holds none (explore/serve.py).
+PORT ?= 8866
+explore: $(STAMP)
+	@$(PY) explore/serve.py --port $(PORT) --warm-if-cold
 
 lint: $(STAMP)
 	$(PY) -m pip install $(PIP_QUIET) ruff 2>&1 | grep -v '^WARNING: Location' || true

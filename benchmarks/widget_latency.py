@@ -14,8 +14,10 @@ IOPub socket. Two numbers per approach:
   before it sends the next value of a drag.
 
 Both explorers show a scatter of the 10,000 test codes (Fashion-MNIST, or the fallback
-data set) under the lecture AE. The AE is freshly initialised, not trained: the layers,
-and so the cost of a decode, are the same, and the benchmark never trains.
+data set) under the lecture AE; "aelib, presentation" is the app's view of the same
+explorer (notebook 09: sized to the window, presets, a 600-pixel scatter). The AE is
+freshly initialised, not trained: the layers, and so the cost of a decode, are the same,
+and the benchmark never trains.
 
 Naive approach: ``ipywidgets.interact`` over a function that draws a full matplotlib
 figure (decoded image beside the 10,000-point scatter with the current point) and shows
@@ -71,6 +73,9 @@ labels = ds.y_test
 t = time.perf_counter()
 explorer = AW.latent_explorer(ae.decoder, codes, labels, ds.classes)  # renders the scatter once
 build_ms = (time.perf_counter() - t) * 1e3
+t = time.perf_counter()
+presenting = AW.latent_explorer(ae.decoder, codes, labels, ds.classes, presentation=True)
+build_presentation_ms = (time.perf_counter() - t) * 1e3
 lo, hi = explorer.z1.min, explorer.z1.max
 
 
@@ -99,7 +104,8 @@ def make_naive(single_thread):
 
 naive = make_naive(single_thread=False).widget
 naive1 = make_naive(single_thread=True).widget
-sliders = {"aelib": explorer.z1, "naive": naive.children[0], "naive, 1 thread": naive1.children[0]}
+sliders = {"aelib": explorer.z1, "aelib, presentation": presenting.z1,
+           "naive": naive.children[0], "naive, 1 thread": naive1.children[0]}
 
 
 def handler_times(name, n):
@@ -114,6 +120,7 @@ def handler_times(name, n):
 
 
 print(json.dumps({"ids": {k: s.model_id for k, s in sliders.items()}, "build_ms": build_ms,
+                  "build_presentation_ms": build_presentation_ms,
                   "range": [lo, hi], "codes": len(codes), "threads": torch.get_num_threads(),
                   "torch": torch.__version__, "ipywidgets": W.__version__,
                   "dataset": ds.name}))
@@ -181,8 +188,8 @@ def main() -> None:
     try:
         kc.wait_for_ready(timeout=120)
         info = json.loads(run(kc, SETUP)[-1])
-        moves = {"aelib": args.moves, "naive": args.naive_moves,
-                 "naive, 1 thread": args.naive_moves}  # fmt: skip
+        moves = {"aelib": args.moves, "aelib, presentation": args.moves,
+                 "naive": args.naive_moves, "naive, 1 thread": args.naive_moves}  # fmt: skip
         results: dict[str, dict] = {}
         for _ in range(2):  # interleaved rounds: load changes on a shared machine
             for name, n in moves.items():
@@ -203,24 +210,27 @@ def main() -> None:
               "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
               "torch_threads": info["threads"], "torch": info["torch"],
               "ipywidgets": info["ipywidgets"], "load_avg_1min": os.getloadavg()[0],
-              "aelib_explorer_build_ms": info["build_ms"]}  # fmt: skip
+              "aelib_explorer_build_ms": info["build_ms"],
+              "aelib_presentation_build_ms": info["build_presentation_ms"]}  # fmt: skip
     for name, r in results.items():
         report[name] = {"handler": summary(r["handler"]), "round_trip": summary(r["round_trip"]),
                         "bytes_per_move_median": statistics.median(r["bytes"])}  # fmt: skip
     a, n = report["aelib"], report["naive"]
     report["speedup_handler"] = n["handler"]["median_ms"] / a["handler"]["median_ms"]
     report["speedup_round_trip"] = n["round_trip"]["median_ms"] / a["round_trip"]["median_ms"]
-    report["target_met"] = a["handler"]["median_ms"] < 20 and report["speedup_handler"] >= 5
+    report["target_met"] = (a["handler"]["median_ms"] < 20 and report["speedup_handler"] >= 5
+                            and report["aelib, presentation"]["handler"]["median_ms"] < 20)
 
     print(f"One slider move, {info['codes']:,}-point scatter, {report['machine']}, "
           f"load {report['load_avg_1min']:.1f}")
-    print(f"{'median of one move':<18}{'handler':>12}{'(p90)':>12}{'round trip':>12}{'kB sent':>9}")
+    print(f"{'median of one move':<20}{'handler':>12}{'(p90)':>12}{'round trip':>12}{'kB sent':>9}")
     for name in results:
         h, t = report[name]["handler"], report[name]["round_trip"]
-        print(f"{name:<18}{h['median_ms']:>9.1f} ms{h['p90_ms']:>9.1f} ms"
+        print(f"{name:<20}{h['median_ms']:>9.1f} ms{h['p90_ms']:>9.1f} ms"
               f"{t['median_ms']:>9.1f} ms{report[name]['bytes_per_move_median'] / 1e3:>9.1f}")
     print(f"(the aelib explorer renders its scatter once, when built: "
-          f"{info['build_ms']:.0f} ms)")
+          f"{info['build_ms']:.0f} ms; the presentation view, 600 px high with its presets "
+          f"and steps: {info['build_presentation_ms']:.0f} ms)")
     print(f"aelib is {report['speedup_handler']:.1f}x faster than naive interact (handler), "
           f"{report['speedup_round_trip']:.1f}x (round trip); target < 20 ms and >= 5x: "
           f"{'met' if report['target_met'] else 'NOT met'}")

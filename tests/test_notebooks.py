@@ -14,6 +14,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+# The instructor's app shows only what the audience sees: no goals, summary or exercises
+# (issue 16); they stay in the lecture notebooks.
+APP = "09_latent_explorer"
 
 
 def load(path: Path) -> dict:
@@ -35,7 +38,7 @@ def test_reads_as_a_lecture(path):
     assert nb["cells"][0]["cell_type"] == "markdown" and first.startswith("# "), \
         "the first cell is the H1 title"
     text = markdown(nb).lower()
-    for heading in ("learning goals", "summary", "exercises"):
+    for heading in ("learning goals", "summary", "exercises") if path.stem != APP else ():
         assert heading in text, f"{path.name} lacks a '{heading}' section"
     setup_cells = [c for c in code_cells(nb) if "aelib.setup(" in "".join(c["source"])]
     assert len(setup_cells) == 1, "exactly one setup cell calls aelib.setup(seed=...)"

@@ -7,6 +7,10 @@ that ignores z: proof that the check can fail.
 
 from __future__ import annotations
 
+import base64
+import os
+import re
+import socket
 import time
 from dataclasses import dataclass
 
@@ -59,13 +63,16 @@ class Move:
 
 
 def _wait_for_kernel(page, root, slider: int, value: float, timeout_s: float) -> None:
-    """Wait until the kernel's own readout, z = (+z1, +z2), shows ``value``: it handled it."""
+    """Wait until the kernel's own readout, z = (+z1, +z2), shows ``value``: it handled it.
+
+    The readout shows as many decimals as the slider's readout, so the two agree exactly.
+    """
     page.wait_for_function(
         """([el, k, want]) => {
              const z = (el.textContent.match(/[+-]\\d+\\.\\d+/g) || [])[k];
-             return z !== undefined && parseFloat(z) === want;
+             return z !== undefined && Math.abs(parseFloat(z) - want) < 1e-9;
            }""",
-        arg=[root.locator(".aelib-readout").element_handle(), slider, round(value, 2)],
+        arg=[root.locator(".aelib-readout").element_handle(), slider, value],
         timeout=timeout_s * 1e3,
     )
 
@@ -110,3 +117,60 @@ def move_and_return(
         restored=[np.array_equal(a, b) for a, b in zip(back, before)],
         max_change=[int(np.abs(a - b).max()) for a, b in zip(after, before)],
     )
+
+
+# --------------------------------------------------------------------- the app's page
+
+
+def kernel_id(page) -> str:
+    """The id of the kernel that runs the page (Voila's page config)."""
+    return page.evaluate(
+        "JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId"
+    )
+
+
+def rect(locator) -> dict:
+    """The element's box in CSS pixels of the viewport (x, y, width, height, right, bottom)."""
+    return locator.evaluate(
+        "el => { const r = el.getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width,"
+        " height: r.height, right: r.right, bottom: r.bottom}; }"
+    )
+
+
+def font_px(locator) -> float:
+    """The computed font size of the element, in CSS pixels."""
+    return float(locator.evaluate("el => parseFloat(getComputedStyle(el).fontSize)"))
+
+
+def kernel_readout(root) -> list[float]:
+    """The numbers of the explorer's kernel readout, e.g. z = (+1.50, -2.00) -> [1.5, -2.0]."""
+    text = root.locator(".aelib-readout").inner_text()
+    return [float(v) for v in re.findall(r"[+-]?\d+\.\d+", text.replace("\u2212", "-"))]
+
+
+def wait_for_readout_change(page, root, before: str, timeout_s: float = 30) -> str:
+    """Wait until the kernel's readout differs from ``before``; return the new text."""
+    page.wait_for_function(
+        "([el, t]) => el.textContent.trim() !== t",
+        arg=[root.locator(".aelib-readout").element_handle(), before.strip()],
+        timeout=timeout_s * 1e3,
+    )
+    return root.locator(".aelib-readout").inner_text()
+
+
+def websocket_status(port: int, path: str, headers: dict[str, str] | None = None) -> int:
+    """The HTTP status of a websocket handshake (101: accepted), sent by hand."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Upgrade: websocket",
+             "Connection: Upgrade", f"Sec-WebSocket-Key: {key}",
+             "Sec-WebSocket-Version: 13"]  # fmt: skip
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        reply = b""
+        while b"\r\n" not in reply:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    return int(reply.split()[1])
