@@ -213,7 +213,7 @@ def test_plot_latent_options_and_errors():
     assert ax.get_legend() is None
     ax = P.plot_latent(z)  # no labels: one grey cloud, still labelled axes
     assert ax.get_xlabel() and ax.get_ylabel() and ax.get_legend() is None
-    with pytest.raises(ValueError, match="one label per code"):
+    with pytest.raises(ValueError, match="one label per (code|point)"):
         P.plot_latent(z, y[:10], NAMES)
     with pytest.raises(ValueError, match="no name"):
         P.plot_latent(z, y, NAMES[:5])

@@ -330,7 +330,7 @@ def test_every_explorer_shows_a_still_picture_where_widgets_cannot(ae, monkeypat
 
 
 def test_output_to_terminal_takes_prints_warnings_and_log_records(capsys):
-    log = logging.getLogger("aelib.test-widgets")
+    log = logging.getLogger("test-widgets")  # outside "aelib", whose own handler adds a line
     handler = logging.StreamHandler(sys.stderr)
     log.addHandler(handler)
     log.setLevel(logging.INFO)
