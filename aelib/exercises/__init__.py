@@ -26,6 +26,6 @@ for _info in pkgutil.iter_modules(__path__):
     if _info.name.startswith("nb"):
         _mod = importlib.import_module(f".{_info.name}", __name__)
         for _name in dir(_mod):
-            if _name.startswith("check_"):
+            if _name.startswith(("check_", "run_")):
                 globals()[_name] = getattr(_mod, _name)
                 __all__.append(_name)

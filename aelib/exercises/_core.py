@@ -373,7 +373,8 @@ def _number(value: Any) -> float | None:
 
 def register_predict(name: str, outcome: Callable[[], tuple[Any, str]], *,
                      options: Sequence[str] = (), rel_tol: float = 0.1, abs_tol: float = 0.0,
-                     explanation: str = "", template: str = "...") -> Callable[[Any], Feedback]:  # fmt: skip
+                     explanation: str = "",
+                     template: str = "...") -> Callable[[Any], Feedback]:  # fmt: skip
     """Make and register ``check_<name>(prediction)`` for a predict exercise.
 
     ``outcome()`` runs the prepared experiment and returns ``(value, why)``: the measured
@@ -454,6 +455,9 @@ def register_experiment(name: str, run: Callable[[Any], dict[str, float]], *, de
 
     def runner(setting: Any = default) -> Run:
         problem = valid(setting) if valid else None
+        if problem is None and _same(setting, default, 0.0, 0.0):
+            problem = (f"change the setting from its default ({default!r}) first, then run "
+                       "this cell again.")
         if problem:
             print(f"[{name}] {problem}")
             return Run(name, setting, {})
@@ -469,6 +473,9 @@ def register_experiment(name: str, run: Callable[[Any], dict[str, float]], *, de
             return Feedback(name, WRONG, f"pass the result of run_{name}(...) as the second "
                             "argument, so the check can compare your answer with your run.")
         if not result.measured:
+            if _same(result.setting, default, 0.0, 0.0):
+                return Feedback(name, NOT_ATTEMPTED, f"change the setting from {default!r}, "
+                                "run the experiment, then answer.")  # fmt: skip
             return Feedback(name, WRONG, "that run did not happen (its setting was refused): "
                             "pick a valid setting and run it again.")  # fmt: skip
         if _same(result.setting, default, 0.0, 0.0):
