@@ -107,6 +107,8 @@ def test_solved_cells_pass(nb):
     kinds = {"predict": 0, "experiment": 0}
     for insertion in cells.notebook_cells(nb):
         source = cells.solved_source(insertion["cells"])
+        if "NotImplementedError" in source:  # an implement one: its reference is tested above
+            continue
         with contextlib.redirect_stdout(io.StringIO()):
             exec(compile(source, f"<{nb}>", "exec"), ns)  # noqa: S102
         call = source.strip().splitlines()[-1]

@@ -23,7 +23,7 @@ from ._core import EXERCISES, Feedback, Mistake, check, solution
 __all__ = ["EXERCISES", "Feedback", "Mistake", "check", "solution"]
 
 for _info in pkgutil.iter_modules(__path__):
-    if _info.name.startswith("nb"):
+    if _info.name.startswith(("nb", "variations")):
         _mod = importlib.import_module(f".{_info.name}", __name__)
         for _name in dir(_mod):
             if _name.startswith(("check_", "run_")):

@@ -102,7 +102,33 @@ def notebook_cells(nb: str, numbers: tuple[int, int] | None = None) -> list[dict
         _code(f"answer = ...  # the {key} printed above\n\n"
               f"aelib.exercises.check_{exp}(answer, result)"),
     ]
-    return [{"anchor": anchor, "cells": predict}, {"anchor": "## Exercises", "cells": experiment}]
+    out = [{"anchor": anchor, "cells": predict}, {"anchor": "## Exercises", "cells": experiment}]
+    if nb in IMPLEMENT:
+        name, signature, text = IMPLEMENT[nb]
+        out.append({"anchor": "## Exercises", "cells": [
+            _md(f"### Exercise {n_exp + 1} (implement): `{name}`\n\n{text} "
+                f"`aelib.exercises.solution(\"{name}\")` prints a worked solution."),
+            _code(f"def {signature}:\n    # YOUR CODE HERE\n    raise NotImplementedError\n\n\n"
+                  f"aelib.exercises.check_{name}({name})"),
+        ]})  # fmt: skip
+    return out
+
+
+# notebook -> (name, function signature, task): implement variations of what the lesson shows
+IMPLEMENT = {
+    "02": ("per_image_sse", "per_image_sse(x_hat, x)", "Return the squared error of each "
+           "image, summed over its pixels: shape `(B,)` (the lesson's MSE averages over "
+           "everything; the VAE needs one value per image)."),
+    "03": ("tied_contractive", "tied_contractive(w, b, x)", "For the one-layer encoder "
+           "z = sigmoid(x W^T + b) (W of shape `(k, n)`), return the contractive penalty "
+           "||J||_F^2 in closed form (no autograd needed), averaged over the batch."),
+    "04": ("gaussian_nll", "gaussian_nll(x_hat, x, sigma)", "Return a Gaussian decoder's "
+           "loss -log N(x; x_hat, sigma^2 I) for a given sigma, summed over the pixels and "
+           "averaged over the batch, with its normalising constant."),
+    "05": ("iwae_bound", "iwae_bound(log_w)", "From log importance weights `log_w` of shape "
+           "`(B, K)`, return the importance-weighted bound log((1/K) sum_k w_k), averaged "
+           "over the batch (numerically stable: the log weights are around -50)."),
+}  # fmt: skip
 
 
 def solved_source(cells: list[dict]) -> str:
