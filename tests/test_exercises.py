@@ -8,7 +8,7 @@ import pytest
 from aelib import exercises
 from aelib.exercises._core import CORRECT, NOT_ATTEMPTED, WRONG
 
-NAMES = sorted(exercises.EXERCISES)
+NAMES = sorted(n for n, e in exercises.EXERCISES.items() if e.kind == "implement")
 
 
 def untouched(*args, **kwargs):
@@ -40,7 +40,7 @@ def test_each_known_mistake_gets_its_hint(name, index):
 
 
 def test_every_exercise_is_exposed_as_a_check_function():
-    for name, ex in exercises.EXERCISES.items():
+    for name, ex in exercises.EXERCISES.items():  # implement, predict and experiment
         assert getattr(exercises, ex.checker.__name__) is ex.checker, name
 
 

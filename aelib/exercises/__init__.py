@@ -23,9 +23,9 @@ from ._core import EXERCISES, Feedback, Mistake, check, solution
 __all__ = ["EXERCISES", "Feedback", "Mistake", "check", "solution"]
 
 for _info in pkgutil.iter_modules(__path__):
-    if _info.name.startswith("nb"):
+    if _info.name.startswith(("nb", "variations")):
         _mod = importlib.import_module(f".{_info.name}", __name__)
         for _name in dir(_mod):
-            if _name.startswith("check_"):
+            if _name.startswith(("check_", "run_")):
                 globals()[_name] = getattr(_mod, _name)
                 __all__.append(_name)

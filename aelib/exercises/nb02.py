@@ -124,12 +124,12 @@ MSE_MISTAKES = (
 def _mse_inputs(g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     b = int(torch.randint(2, 9, (1,), generator=g))
     x = torch.rand(b, 1, 28, 28, generator=g)
-    x_hat = torch.sigmoid(torch.randn(b, 1, 28, 28, generator=g))
+    x_hat = torch.sigmoid(torch.randn(b, 1, 28, 28, generator=g)).requires_grad_(True)
     return x_hat, x
 
 
-@register("reconstruction_mse", reconstruction_mse_solution, MSE_MISTAKES)
+@register("reconstruction_mse", reconstruction_mse_solution, MSE_MISTAKES, trainable=True)
 def check_reconstruction_mse(fn) -> Feedback:
     """Check a student's reconstruction_mse(x_hat, x) -> scalar against nn.MSELoss."""
     return check("reconstruction_mse", fn, reconstruction_mse_solution, _mse_inputs,
-                 MSE_MISTAKES)  # fmt: skip
+                 MSE_MISTAKES, gradients=True)  # fmt: skip

@@ -70,17 +70,25 @@ def _denoising_inputs(g: torch.Generator) -> tuple:
     x = torch.rand(6, 1, 28, 28, generator=g)
     e = 0.4 * torch.randn(6, 1, 28, 28, generator=g)
 
-    def ae(inp: torch.Tensor) -> torch.Tensor:
-        return model(inp).reshape(inp.shape)  # (B, 784) -> (B, 1, 28, 28), like the lecture AE
-
-    return ae, x, e
+    return _ImageAE(model), x, e
 
 
-@register("denoising_loss", denoising_loss_solution, DENOISING_MISTAKES)
+class _ImageAE(nn.Module):
+    """(B, 1, 28, 28) -> (B, 1, 28, 28), like the lecture AE; its weights are checked too."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, inp: torch.Tensor) -> torch.Tensor:
+        return self.net(inp).reshape(inp.shape)
+
+
+@register("denoising_loss", denoising_loss_solution, DENOISING_MISTAKES, trainable=True)
 def check_denoising_loss(fn) -> Feedback:
     """Check a student's denoising_loss(model, x, e) -> scalar against h(g(x + e)) vs clean x."""
     return check("denoising_loss", fn, denoising_loss_solution, _denoising_inputs,
-                 DENOISING_MISTAKES)  # fmt: skip
+                 DENOISING_MISTAKES, gradients=True)  # fmt: skip
 
 
 # -------------------------------------------------------------------- the contractive penalty
@@ -188,7 +196,8 @@ def _observe_penalty(fn, inputs: tuple) -> tuple:
     return out.detach(), trainable
 
 
-@register("contractive_penalty", contractive_penalty_solution, CONTRACTIVE_MISTAKES)
+@register("contractive_penalty", contractive_penalty_solution, CONTRACTIVE_MISTAKES,
+          trainable=True)
 def check_contractive_penalty(fn) -> Feedback:
     """Check a student's contractive_penalty(encoder, x) -> scalar ||J_g(x)||_F^2 (batch mean)."""
     feedback = check("contractive_penalty", fn, contractive_penalty_solution,

@@ -36,13 +36,13 @@ KL_MISTAKES = (
 def _kl_inputs(g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     mu = torch.randn(8, 2, generator=g)
     sigma = torch.rand(8, 2, generator=g) * 2 + 0.1
-    return mu, sigma
+    return mu.requires_grad_(True), sigma.requires_grad_(True)
 
 
-@register("kl", kl_solution, KL_MISTAKES)
+@register("kl", kl_solution, KL_MISTAKES, trainable=True)
 def check_kl(fn) -> Feedback:
     """Check a student's kl_term(mu, sigma) -> (B,) against the closed form."""
-    return check("kl", fn, kl_solution, _kl_inputs, KL_MISTAKES)
+    return check("kl", fn, kl_solution, _kl_inputs, KL_MISTAKES, gradients=True)
 
 
 # ---------------------------------------------------------------- the VAE loss per image
@@ -100,11 +100,11 @@ def _vae_loss_inputs(g: torch.Generator) -> tuple[torch.Tensor, ...]:
     x = torch.rand(b, 1, 28, 28, generator=g)
     mu = torch.randn(b, 2, generator=g)
     sigma = torch.rand(b, 2, generator=g) * 2 + 0.1
-    return x_hat, x, mu, sigma
+    return tuple(t.requires_grad_(True) if t is not x else t for t in (x_hat, x, mu, sigma))
 
 
-@register("vae_loss", vae_loss_solution, VAE_LOSS_MISTAKES)
+@register("vae_loss", vae_loss_solution, VAE_LOSS_MISTAKES, trainable=True)
 def check_vae_loss(fn) -> Feedback:
     """Check a student's vae_loss(x_hat, x, mu, sigma) -> scalar loss per image."""
     return check("vae_loss", fn, vae_loss_solution, _vae_loss_inputs, VAE_LOSS_MISTAKES,
-                 rtol=1e-4, atol=1e-3)  # fmt: skip
+                 rtol=1e-4, atol=1e-3, gradients=True)  # fmt: skip

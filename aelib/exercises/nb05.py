@@ -103,7 +103,7 @@ def _sample_inputs(g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     return mu, sigma
 
 
-@register("reparameterize", reparameterize_solution, SAMPLE_MISTAKES)
+@register("reparameterize", reparameterize_solution, SAMPLE_MISTAKES, trainable=True)
 def check_reparameterize(fn) -> Feedback:
     """Check a student's reparameterize(mu, sigma) -> z: right distribution, gradients flow."""
     mu, sigma = _sample_inputs(torch.Generator().manual_seed(0))

@@ -59,13 +59,13 @@ D_MISTAKES = (
 def _logit_inputs(g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     real_logits = torch.randn(16, generator=g) * 2 + 1
     fake_logits = torch.randn(16, generator=g) * 2 - 1
-    return real_logits, fake_logits
+    return real_logits.requires_grad_(True), fake_logits.requires_grad_(True)
 
 
-@register("d_loss", d_loss_solution, D_MISTAKES)
+@register("d_loss", d_loss_solution, D_MISTAKES, trainable=True)
 def check_d_loss(fn) -> Feedback:
     """Check a student's d_loss(real_logits, fake_logits) -> scalar against the reference."""
-    return check("d_loss", fn, d_loss_solution, _logit_inputs, D_MISTAKES)
+    return check("d_loss", fn, d_loss_solution, _logit_inputs, D_MISTAKES, gradients=True)
 
 
 # ------------------------------------------------------------ 2. the generator
@@ -95,10 +95,10 @@ G_MISTAKES = (
 
 
 def _fake_inputs(g: torch.Generator) -> tuple[torch.Tensor]:
-    return (torch.randn(16, generator=g) * 2 - 1,)
+    return ((torch.randn(16, generator=g) * 2 - 1).requires_grad_(True),)
 
 
-@register("g_loss", g_loss_solution, G_MISTAKES)
+@register("g_loss", g_loss_solution, G_MISTAKES, trainable=True)
 def check_g_loss(fn) -> Feedback:
     """Check a student's g_loss(fake_logits) -> scalar against the reference."""
-    return check("g_loss", fn, g_loss_solution, _fake_inputs, G_MISTAKES)
+    return check("g_loss", fn, g_loss_solution, _fake_inputs, G_MISTAKES, gradients=True)
