@@ -18,7 +18,7 @@ __all__ = ["setup", "get_device", "seed_everything", "load_dataset", "fit", "fit
 
 _SUBMODULES = {
     "data", "models", "losses", "train", "cache", "plots", "widgets", "figures", "exercises",
-    "zoo", "checks", "settings", "files",
+    "zoo", "checks", "settings", "files", "quality", "likelihood",
 }
 _SHORTCUTS = {
     "load_dataset": "data", "Dataset": "data", "DataError": "data",
