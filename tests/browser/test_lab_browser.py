@@ -71,8 +71,11 @@ def test_lab_notebook_renders_diagrams_and_widgets(browser, lab_url, tmp_path):
     try:
         page.goto(f"{lab_url}/lab/tree/{NOTEBOOK}?token={TOKEN}")
         page.wait_for_selector(".jp-Notebook .jp-RenderedMarkdown img", timeout=60_000)
-        # Lab renders cells lazily: scroll through so every cell's images are attached.
-        page.wait_for_timeout(2000)
+        # Lab renders cells lazily: scroll through so every cell's outputs are attached.
+        for _ in range(30):
+            page.mouse.wheel(0, 1500)
+            page.wait_for_timeout(150)
+        page.wait_for_timeout(1500)
         imgs = page.eval_on_selector_all(
             ".jp-RenderedMarkdown img",
             "els => els.map(e => [e.getAttribute('src'), e.complete, e.naturalWidth])",
@@ -83,6 +86,8 @@ def test_lab_notebook_renders_diagrams_and_widgets(browser, lab_url, tmp_path):
         text = page.inner_text(".jp-Notebook")
         for repr_text in ("LatentExplorer(children=", "HBox(children="):
             assert repr_text not in text, f"widget repr shown before running: {repr_text}"
+        # the saved widget state rendered as widgets (trusted notebook), not as text
+        assert page.locator(".jupyter-widgets").count() > 0, "no widget rendered before running"
         page.screenshot(path=str(tmp_path / "lab_02.png"))
     finally:
         page.close()
