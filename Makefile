@@ -8,8 +8,13 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 PIP_QUIET := --quiet --disable-pip-version-check
-# Jupyter refuses to run as root unless told; containers and CI machines often are root.
-ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+# Jupyter refuses to run as root; ALLOW_ROOT=1 says you mean it (containers, CI), as
+# for `make explore`.
+ROOT_FLAG := $(if $(filter 1,$(ALLOW_ROOT)),--allow-root,)
+# The project's own Jupyter settings (jupyter/: server on 127.0.0.1 with a token, lab root
+# at the repository root opening notebooks/, news off) and a project data dir for the
+# trust database and workspaces, so nothing lands in the user's global ~/.jupyter.
+JUPYTER_ENV := JUPYTER_CONFIG_DIR=$(CURDIR)/jupyter JUPYTER_DATA_DIR=$(CURDIR)/build/jupyter-data
 
 .PHONY: help setup lab run test bench figures explore warm lint clean
 
@@ -32,7 +37,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lab: $(STAMP)
-	$(PY) -m jupyterlab --ServerApp.root_dir=notebooks --ServerApp.ip=127.0.0.1 $(ROOT_FLAG)
+	$(JUPYTER_ENV) $(VENV)/bin/jupyter trust $(NOTEBOOKS)
+	$(JUPYTER_ENV) $(PY) -m jupyterlab $(ROOT_FLAG)
 
 run: $(STAMP)
 	mkdir -p build/notebooks
