@@ -62,7 +62,7 @@ def app(chromium_path, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("explorer-app")
     env = jupyter_env(tmp / "seed-jupyter", AELIB_CACHE_DIR=str(tmp / "cache"))
     subprocess.run([sys.executable, "-c", textwrap.dedent(SEED_CACHE)], env=env, check=True,
-                   cwd=ROOT, capture_output=True, timeout=300)  # fmt: skip
+                   cwd=ROOT, capture_output=True, timeout=1200)  # fmt: skip
     assert len(list((tmp / "cache").glob("*.pt"))) == 3
     options = ("--idle-timeout", str(IDLE_S), "--cull-interval", str(CULL_S),
                "--max-kernels", str(MAX_KERNELS))  # fmt: skip
