@@ -28,8 +28,8 @@ PLAN = {
            "with PCA at the same k. What is the autoencoder's test MSE?", "ae_test_mse"),
     "03": ("## 2. The denoising autoencoder", "predict_copy_noise",
            "A lazy denoiser returns its input x_tilde = clip(x + e, 0, 1) unchanged, with "
-           "$e \\sim \\mathcal N(0, 0.3^2)$. Is its MSE against the clean x `\"below\"`, `\"equal\"` or "
-           "`\"above\"` $\\sigma^2 = 0.09$?",
+           "$e \\sim \\mathcal N(0, 0.3^2)$. Is its MSE against the clean x `\"below\"`, "
+           "`\"equal\"` or `\"above\"` $\\sigma^2 = 0.09$?",
            "noise_level", "sigma", 0.3, "Change the noise level sigma (0 to 1) of a small "
            "denoising autoencoder and train it for a few seconds. What is its test MSE "
            "against the clean images?", "test_mse"),
