@@ -1,4 +1,5 @@
-"""Sample quality for generative models: a feature classifier and precision/recall (06, 08).
+"""Sample quality for generative models: a feature classifier and precision/recall (06, 08),
+and the sharpness proxy for blur that several notebooks use.
 
 ``precision_recall`` is the improved precision and recall of Kynkaanniemi et al. (2019),
 "Improved Precision and Recall Metric for Assessing Generative Models": each set is
@@ -39,6 +40,14 @@ class FeatureClassifier(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """(N, 1, 28, 28) images -> (N, 10) logits."""
         return self.head(self.features(x))
+
+
+def sharpness(images: Tensor) -> Tensor:
+    """(N, 1, 28, 28) or (N, 784) images -> (N,): mean |difference| of neighbouring pixels."""
+    x = images.reshape(-1, 28, 28)
+    dx = (x[:, :, 1:] - x[:, :, :-1]).abs().mean(dim=(1, 2))  # horizontal neighbours
+    dy = (x[:, 1:, :] - x[:, :-1, :]).abs().mean(dim=(1, 2))  # vertical neighbours
+    return (dx + dy) / 2  # lower = blurrier; a checkerboard gives 1, a flat image 0
 
 
 def _classifier_loss(model: nn.Module, xb: Tensor) -> Tensor:

@@ -77,3 +77,17 @@ def test_feature_classifier_and_sample_quality(tmp_path, monkeypatch):
     assert min(q["class_histogram"]) > 0.3  # both classes among real images
     mean = ds.x_train.mean(0, keepdim=True).repeat(40, 1, 1, 1)  # one image, 40 times
     assert quality.sample_quality(clf, ds.x_test, mean)["recall"] < 0.1
+
+
+def test_sharpness_is_zero_for_flat_images_and_one_for_a_checkerboard():
+    flat = torch.full((2, 1, 28, 28), 0.4)
+    checker = ((torch.arange(28)[:, None] + torch.arange(28)) % 2).float().reshape(1, 1, 28, 28)
+    assert quality.sharpness(flat).tolist() == [0.0, 0.0]
+    assert quality.sharpness(checker).tolist() == [1.0]
+    assert quality.sharpness(checker.reshape(1, 784)).tolist() == [1.0]  # flat rows too
+
+
+def test_sharpness_falls_when_images_are_blurred():
+    x = torch.rand(8, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    blurred = torch.nn.functional.avg_pool2d(x, 3, stride=1, padding=1)
+    assert (quality.sharpness(blurred) < quality.sharpness(x)).all()
